@@ -1,0 +1,711 @@
+import { validateCircuitName } from './circuit-name.js';
+import {
+  type CircuitState,
+  type CircuitStateData,
+  type CircuitStatus,
+  createInitialState,
+  effectiveStatus,
+} from './circuit-state.js';
+import { type Clock, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
+import { CallTimeoutError } from './errors/call-timeout-error.js';
+import { CircuitOpenError } from './errors/circuit-open-error.js';
+import { ClosedError } from './errors/closed-error.js';
+import { StoreUnavailableError } from './errors/store-unavailable-error.js';
+import { Listeners } from './listeners.js';
+import {
+  type CircuitPolicy,
+  type CircuitPolicyOptions,
+  JITTER_SCALE,
+  POLICY_OPTION_NAMES,
+  resolvePolicy,
+} from './policy.js';
+import type {
+  CallOutcome,
+  CircuitStateChange,
+  CircuitStateStore,
+  Disposable,
+  OutcomeKind,
+  ProbeTicket,
+  RejectionReason,
+  TransitionReason,
+} from './store.js';
+import { transition } from './transition.js';
+import {
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertOneOf,
+  describeValue,
+} from './validation.js';
+
+/** What a breaker does with a call when its store cannot be reached to admit it. */
+export type StoreFailureMode = 'fail-open' | 'fail-closed';
+
+export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyOptions {
+  /** The circuit's name: 1 to 256 UTF-8 bytes, no control characters. */
+  readonly name: string;
+  /** Where the circuit's state lives; swap backends by passing another store. */
+  readonly store: CircuitStateStore;
+  /**
+   * Per-call timeout. On expiry the call's AbortSignal is aborted, the call counts as a failure and
+   * the caller gets a {@link CallTimeoutError}. `null` for none.
+   * @default null
+   */
+  readonly callTimeoutMs?: number | null;
+  /**
+   * Classifies a thrown error (or rejection value) as `failure`, `success` or `ignored`.
+   * @default every error is a `failure`
+   */
+  readonly classifyError?: (error: unknown) => OutcomeKind;
+  /**
+   * Classifies a returned value; return `failure` for result-based failures (for example an HTTP
+   * 503 response object). The value is still returned to the caller.
+   * @default every value is a `success`
+   */
+  readonly classifyResult?: (value: unknown) => OutcomeKind;
+  /**
+   * Called instead of throwing when a call is rejected or fails; receives the error.
+   * @default null (errors are thrown)
+   */
+  readonly fallback?: ((error: unknown) => TFallback | PromiseLike<TFallback>) | null;
+  /**
+   * Clock and timers; inject to control time in tests.
+   * @default systemClock
+   */
+  readonly clock?: Clock & TimerProvider;
+  /**
+   * Source of randomness in [0, 1) for open-period jitter and probe lease ids.
+   * @default Math.random
+   */
+  readonly random?: () => number;
+  /**
+   * How long closed-state outcomes for a sliding window are batched before they are sent to the
+   * store. `0` sends each at once.
+   * @default 0 for a local store, 1000 for a shared one
+   */
+  readonly recordIntervalMs?: number;
+  /**
+   * Backstop: the local view is re-read from the store when it is older than this, on the next call.
+   * Pushed changes keep it fresher in between.
+   * @default 5000
+   */
+  readonly refreshIntervalMs?: number;
+  /**
+   * When the store cannot be reached to admit a probe: `fail-open` runs the call uncounted,
+   * `fail-closed` rejects it with {@link StoreUnavailableError}.
+   * @default 'fail-open'
+   */
+  readonly onStoreFailure?: StoreFailureMode;
+}
+
+/** Options of one call. */
+export interface ExecuteOptions {
+  /** Aborting it abandons the call: the caller gets the abort reason and the outcome is ignored. */
+  readonly signal?: AbortSignal;
+}
+
+/** Payload of {@link CircuitBreaker.onStateChange}. */
+export interface StateChangeEvent {
+  readonly name: string;
+  readonly from: CircuitStatus;
+  readonly to: CircuitStatus;
+  readonly reason: TransitionReason | 'synchronized';
+  /** Epoch ms of the change (the store's clock when the store made it). */
+  readonly at: number;
+}
+
+/** Payload of {@link CircuitBreaker.onStoreError}: store I/O failed; the caller was not affected. */
+export interface StoreErrorEvent {
+  readonly name: string;
+  readonly operation: 'load' | 'refresh' | 'acquire' | 'record';
+  readonly error: unknown;
+}
+
+/** Options of a manual override. */
+export interface OverrideOptions {
+  /** Shown in status and events. */
+  readonly reason?: string;
+  /** The override lapses after this long; absent for none. */
+  readonly durationMs?: number;
+}
+
+const OPTION_NAMES = new Set([
+  ...POLICY_OPTION_NAMES,
+  'name',
+  'store',
+  'callTimeoutMs',
+  'classifyError',
+  'classifyResult',
+  'fallback',
+  'clock',
+  'random',
+  'recordIntervalMs',
+  'refreshIntervalMs',
+  'onStoreFailure',
+]);
+
+const NEVER_ABORTED = new AbortController().signal;
+const classifyAsFailure = (): OutcomeKind => 'failure';
+const classifyAsSuccess = (): OutcomeKind => 'success';
+
+function storedStatus(data: CircuitStateData): CircuitStatus {
+  return data.override?.mode ?? data.state;
+}
+
+/** Builds an error without a stack trace: nobody can use a rejected call's stack, and it costs ~2 µs. */
+function withoutStack<E>(build: () => E): E {
+  const errorClass = Error as { stackTraceLimit?: number | undefined };
+  const limit = errorClass.stackTraceLimit;
+  errorClass.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    errorClass.stackTraceLimit = limit;
+  }
+}
+
+/**
+ * A circuit breaker over any {@link CircuitStateStore}. It keeps a local view of its circuit: a call
+ * on a closed circuit touches no store, a call on an open circuit is rejected locally until the open
+ * period ends, and only half-open admission takes a store round trip. Outcomes are sent to the store
+ * without delaying the caller; pushed changes and a periodic refresh keep the view current.
+ *
+ * @example
+ * ```ts
+ * const breaker = createCircuitBreaker({ name: 'payments', store: new MemoryStateStore() });
+ * const receipt = await breaker.execute((signal) => fetch(url, { signal }));
+ * ```
+ */
+export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
+  readonly name: string;
+  readonly policy: CircuitPolicy;
+  readonly #store: CircuitStateStore;
+  readonly #clock: Clock & TimerProvider;
+  readonly #random: () => number;
+  readonly #callTimeoutMs: number | null;
+  readonly #classifyError: (error: unknown) => OutcomeKind;
+  readonly #classifyResult: (value: unknown) => OutcomeKind;
+  readonly #fallback: ((error: unknown) => TFallback | PromiseLike<TFallback>) | null;
+  readonly #recordIntervalMs: number;
+  readonly #refreshIntervalMs: number;
+  readonly #failClosed: boolean;
+
+  #view: CircuitStateData;
+  /** Highest version received from the store; -1 before the first read. */
+  #confirmedVersion = -1;
+  /** Newest data from the store that is held back while own writes are in flight. */
+  #heldBack: CircuitStateData | null = null;
+  #inFlight = 0;
+  #loaded = false;
+  #loading: Promise<void> | null = null;
+  #refreshing = false;
+  #lastRefresh = 0;
+  #pending: CallOutcome[] | null = null;
+  #pendingJitter = 0;
+  #flushTimer: TimerHandle | null = null;
+  #subscription: Disposable | null = null;
+  #leaseCounter = 0;
+  #closed = false;
+  #stateListeners = new Listeners<StateChangeEvent>();
+  #errorListeners = new Listeners<StoreErrorEvent>();
+
+  /**
+   * @throws {InvalidCircuitNameError} the name is invalid.
+   * @throws {TypeError | RangeError} an option is invalid, naming it and the value.
+   */
+  constructor(options: CircuitBreakerOptions<TFallback>) {
+    const raw = assertObject('options', options);
+    assertKnownKeys('options', raw, OPTION_NAMES);
+    this.name = validateCircuitName(options.name);
+    const store = assertObject('store', options.store) as unknown as CircuitStateStore;
+    if (store.specificationVersion !== 'v1' || typeof store.acquire !== 'function') {
+      throw new TypeError(
+        `store must implement CircuitStateStore specification v1, got ${describeValue(store.specificationVersion)}`,
+      );
+    }
+    this.#store = store;
+    this.#callTimeoutMs =
+      options.callTimeoutMs == null
+        ? null
+        : assertInteger('callTimeoutMs', options.callTimeoutMs, 1, 2_147_483_647);
+    this.policy = resolvePolicy(options, this.#callTimeoutMs ?? 0);
+    this.#classifyError =
+      options.classifyError === undefined
+        ? classifyAsFailure
+        : assertFunction('classifyError', options.classifyError);
+    this.#classifyResult =
+      options.classifyResult === undefined
+        ? classifyAsSuccess
+        : assertFunction('classifyResult', options.classifyResult);
+    this.#fallback = options.fallback == null ? null : assertFunction('fallback', options.fallback);
+    const clock = options.clock ?? systemClock;
+    assertFunction('clock.now', clock.now);
+    assertFunction('clock.setTimeout', clock.setTimeout);
+    this.#clock = clock;
+    this.#random = options.random === undefined ? Math.random : assertFunction('random', options.random);
+    this.#recordIntervalMs = assertInteger(
+      'recordIntervalMs',
+      options.recordIntervalMs ?? (store.local ? 0 : 1_000),
+      0,
+      3_600_000,
+    );
+    this.#refreshIntervalMs = assertInteger(
+      'refreshIntervalMs',
+      options.refreshIntervalMs ?? 5_000,
+      1,
+      86_400_000,
+    );
+    this.#failClosed =
+      assertOneOf('onStoreFailure', options.onStoreFailure ?? 'fail-open', ['fail-open', 'fail-closed']) ===
+      'fail-closed';
+    this.#view = createInitialState(0);
+  }
+
+  /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
+  get status(): CircuitStatus {
+    return effectiveStatus(this.#view, this.#clock.now());
+  }
+
+  /** The state machine's state in the local view (overrides aside). */
+  get state(): CircuitState {
+    return this.#view.state;
+  }
+
+  /** The local view of the circuit's stored state. */
+  get stateData(): CircuitStateData {
+    return this.#view;
+  }
+
+  /**
+   * Runs `fn` through the breaker. `fn` receives an AbortSignal that is aborted on the call timeout
+   * or when `options.signal` aborts.
+   * @throws {CircuitOpenError} the call was not admitted (unless a fallback is set).
+   * @throws {CallTimeoutError} the call exceeded `callTimeoutMs` (unless a fallback is set).
+   * @throws whatever `fn` threw, when it is not handled by the fallback.
+   */
+  async execute<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: ExecuteOptions,
+  ): Promise<Awaited<T> | TFallback> {
+    if (this.#closed) throw new ClosedError(`Circuit breaker "${this.name}"`);
+    options?.signal?.throwIfAborted();
+    if (!this.#loaded) await this.#load();
+    const now = this.#clock.now();
+    if (now - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(now);
+
+    const view = this.#view;
+    const override = view.override;
+    let counted = true;
+    let probe: ProbeTicket | null = null;
+    if (override !== null && (override.expiresAt === null || now < override.expiresAt)) {
+      if (override.mode === 'forced_open') return this.#reject('forced_open', override.expiresAt);
+      counted = false;
+    } else if (view.state === 'open' && now < view.openUntil) {
+      return this.#reject('open', view.openUntil);
+    } else if (view.state !== 'closed' || view.override !== null) {
+      // Time to probe (or an override just lapsed): the one path that asks the store first.
+      try {
+        const result = await this.#store.acquire(this.name, this.policy, {
+          leaseId: this.#nextLeaseId(),
+          jitter: this.#jitter(),
+        });
+        this.#applyConfirmed(result.state, null);
+        const admission = result.admission;
+        if (!admission.allowed) return this.#reject(admission.reason, admission.retryAt);
+        probe = admission.probe;
+      } catch (error) {
+        this.#errorListeners.emit({ name: this.name, operation: 'acquire', error });
+        if (this.#failClosed) {
+          return this.#fail(
+            new StoreUnavailableError(`Circuit "${this.name}": the state store could not admit the call`, {
+              cause: error,
+            }),
+          );
+        }
+        counted = false;
+      }
+    }
+    return this.#run(fn, probe, counted, options?.signal);
+  }
+
+  async #run<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    probe: ProbeTicket | null,
+    counted: boolean,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<Awaited<T> | TFallback> {
+    const timed = this.policy.slowCallDurationMs !== null;
+    const started = timed ? this.#clock.now() : 0;
+    let value: Awaited<T>;
+    try {
+      value =
+        this.#callTimeoutMs === null && callerSignal === undefined
+          ? await fn(NEVER_ABORTED)
+          : await this.#guarded(fn, callerSignal);
+    } catch (error) {
+      let kind: OutcomeKind;
+      if (error instanceof CallerAbort) kind = 'ignored';
+      else if (error instanceof CallTimeoutError) kind = 'failure';
+      else kind = this.#classify(this.#classifyError, error);
+      if (counted)
+        this.#settle(
+          kind,
+          probe,
+          timed && this.#clock.now() - started >= (this.policy.slowCallDurationMs ?? 0),
+        );
+      const thrown = error instanceof CallerAbort ? error.reason : error;
+      if (kind === 'failure') return this.#fail(thrown);
+      throw thrown;
+    }
+    if (counted) {
+      const kind = this.#classify(this.#classifyResult, value);
+      this.#settle(
+        kind,
+        probe,
+        timed && this.#clock.now() - started >= (this.policy.slowCallDurationMs ?? 0),
+      );
+    }
+    return value;
+  }
+
+  #classify(classifier: (input: unknown) => OutcomeKind, input: unknown): OutcomeKind {
+    try {
+      const kind = classifier(input);
+      return kind === 'success' || kind === 'ignored' ? kind : 'failure';
+    } catch {
+      return 'failure';
+    }
+  }
+
+  /** Runs `fn` under the call timeout and the caller's signal. */
+  #guarded<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<Awaited<T>> {
+    const controller = new AbortController();
+    return new Promise<Awaited<T>>((resolve, reject) => {
+      let timer: TimerHandle | null = null;
+      let settled = false;
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        if (timer !== null) this.#clock.clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const onAbort = (): void => {
+        if (!finish()) return;
+        controller.abort(callerSignal?.reason);
+        reject(new CallerAbort(callerSignal?.reason));
+      };
+      if (this.#callTimeoutMs !== null) {
+        const timeoutMs = this.#callTimeoutMs;
+        timer = this.#clock.setTimeout(() => {
+          if (!finish()) return;
+          const error = new CallTimeoutError(this.name, timeoutMs);
+          controller.abort(error);
+          reject(error);
+        }, timeoutMs);
+      }
+      callerSignal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        Promise.resolve(fn(controller.signal)).then(
+          (value) => {
+            if (finish()) resolve(value as Awaited<T>);
+          },
+          (error: unknown) => {
+            if (finish()) reject(error);
+          },
+        );
+      } catch (error) {
+        if (finish()) reject(error);
+      }
+    });
+  }
+
+  /** Hands an outcome to the store, updating the local view at once. */
+  #settle(kind: OutcomeKind, probe: ProbeTicket | null, slow: boolean): void {
+    if (probe !== null) {
+      // Probe outcomes always go at once: they decide the half-open round, and release the lease.
+      this.#send([{ kind, slow, probe }], this.#jitter());
+      return;
+    }
+    if (kind === 'ignored') return;
+    const view = this.#view;
+    if (view.state !== 'closed' || view.override !== null) return;
+    const windowed = this.policy.slidingWindow !== null;
+    // The hot path: a success on a closed circuit with nothing to reset writes nothing.
+    if (kind === 'success' && !windowed && view.failureCount === 0) return;
+
+    const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
+    const batching = windowed && this.#recordIntervalMs > 0;
+    const jitter = batching && this.#pending !== null ? this.#pendingJitter : this.#jitter();
+    const local = transition(
+      view,
+      { type: 'record', outcomes: [outcome], jitter },
+      this.policy,
+      this.#clock.now(),
+    );
+    this.#setView(local.state, local.transition?.reason ?? null, local.transition?.at);
+
+    if (!batching) {
+      this.#send([outcome], jitter);
+    } else if (this.#pending === null) {
+      this.#pending = [outcome];
+      this.#pendingJitter = jitter;
+      this.#flushTimer = this.#clock.setTimeout(() => {
+        this.#flushTimer = null;
+        this.#flushPending();
+      }, this.#recordIntervalMs);
+    } else {
+      this.#pending.push(outcome);
+      // A trip must reach the store without waiting for the interval.
+      if (local.transition !== null) this.#flushPending();
+    }
+  }
+
+  #flushPending(): Promise<void> {
+    const pending = this.#pending;
+    if (pending === null) return Promise.resolve();
+    this.#pending = null;
+    if (this.#flushTimer !== null) {
+      this.#clock.clearTimeout(this.#flushTimer);
+      this.#flushTimer = null;
+    }
+    return this.#send(pending, this.#pendingJitter);
+  }
+
+  #send(outcomes: readonly CallOutcome[], jitter: number): Promise<void> {
+    this.#inFlight += 1;
+    return this.#store.record(this.name, outcomes, this.policy, jitter).then(
+      (state) => {
+        this.#inFlight -= 1;
+        this.#applyConfirmed(state, null);
+      },
+      (error: unknown) => {
+        this.#inFlight -= 1;
+        this.#errorListeners.emit({ name: this.name, operation: 'record', error });
+        this.#releaseHeldBack();
+      },
+    );
+  }
+
+  /**
+   * Takes data read from the store when it is at least as new as anything seen. While own writes are
+   * in flight it is held back: replacing the view then would undo optimistic updates still under way.
+   */
+  #applyConfirmed(
+    data: CircuitStateData | null,
+    reason: StateChangeEvent['reason'] | null,
+    at?: number,
+  ): void {
+    if (data === null) {
+      // Deleted in the store: start over as a fresh closed circuit.
+      this.#confirmedVersion = 0;
+      this.#heldBack = null;
+      this.#setView(createInitialState(this.#clock.now()), reason ?? 'synchronized', at);
+      return;
+    }
+    if (data.version >= this.#confirmedVersion) {
+      this.#confirmedVersion = data.version;
+      if (this.#inFlight > 0) {
+        this.#heldBack = data;
+        return;
+      }
+      this.#heldBack = null;
+      this.#setView(data, reason, at);
+    } else {
+      this.#releaseHeldBack();
+    }
+  }
+
+  #releaseHeldBack(): void {
+    if (this.#inFlight > 0 || this.#heldBack === null) return;
+    const data = this.#heldBack;
+    this.#heldBack = null;
+    this.#setView(data, null);
+  }
+
+  #setView(data: CircuitStateData, reason: StateChangeEvent['reason'] | null, at?: number): void {
+    const from = storedStatus(this.#view);
+    this.#view = data;
+    const to = storedStatus(data);
+    if (from !== to && this.#stateListeners.size > 0) {
+      this.#stateListeners.emit({
+        name: this.name,
+        from,
+        to,
+        reason: reason ?? 'synchronized',
+        at: at ?? data.lastStateChange,
+      });
+    }
+  }
+
+  #onPush(change: CircuitStateChange): void {
+    if (this.#closed) return;
+    this.#applyConfirmed(change.state, change.transition?.reason ?? null, change.transition?.at);
+  }
+
+  #load(): Promise<void> {
+    this.#loading ??= (async () => {
+      this.#subscription = this.#store.subscribe((change) => this.#onPush(change), { name: this.name });
+      try {
+        const data = await this.#store.getState(this.name);
+        if (data !== undefined) this.#applyConfirmed(data, null);
+        else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
+      } catch (error) {
+        this.#errorListeners.emit({ name: this.name, operation: 'load', error });
+      }
+      this.#lastRefresh = this.#clock.now();
+      this.#loaded = true;
+    })();
+    return this.#loading;
+  }
+
+  #refresh(now: number): void {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
+    this.#lastRefresh = now;
+    this.#store.getState(this.name).then(
+      (data) => {
+        this.#refreshing = false;
+        if (data !== undefined) this.#applyConfirmed(data, null);
+      },
+      (error: unknown) => {
+        this.#refreshing = false;
+        this.#errorListeners.emit({ name: this.name, operation: 'refresh', error });
+      },
+    );
+  }
+
+  /** Re-reads the circuit from the store now and returns the refreshed view. */
+  async refresh(): Promise<CircuitStateData> {
+    if (!this.#loaded) await this.#load();
+    this.#lastRefresh = this.#clock.now();
+    const data = await this.#store.getState(this.name);
+    this.#applyConfirmed(data ?? null, null);
+    return this.#view;
+  }
+
+  #reject(reason: RejectionReason, retryAt: number | null): Promise<TFallback> {
+    return this.#fail(withoutStack(() => new CircuitOpenError(this.name, reason, retryAt)));
+  }
+
+  async #fail(error: unknown): Promise<TFallback> {
+    if (this.#fallback === null) throw error;
+    return this.#fallback(error);
+  }
+
+  #jitter(): number {
+    return this.policy.jitterRatio === 0 ? 0 : Math.floor(this.#random() * JITTER_SCALE);
+  }
+
+  #nextLeaseId(): string {
+    this.#leaseCounter += 1;
+    return `${Math.floor(this.#random() * 2 ** 48).toString(36)}.${this.#leaseCounter}`;
+  }
+
+  /**
+   * Forces the circuit open across every instance sharing the store, until cleared or `durationMs`.
+   */
+  forceOpen(options: OverrideOptions = {}): Promise<CircuitStateData> {
+    return this.#override('forced_open', options);
+  }
+
+  /** Forces the circuit closed (calls pass and count for nothing) until cleared or `durationMs`. */
+  forceClosed(options: OverrideOptions = {}): Promise<CircuitStateData> {
+    return this.#override('forced_closed', options);
+  }
+
+  /** Removes a manual override; the state machine's state applies again. */
+  async clearOverride(): Promise<CircuitStateData> {
+    const data = await this.#store.override(this.name, null, this.policy);
+    this.#applyConfirmed(data, 'override_cleared', this.#clock.now());
+    return this.#view;
+  }
+
+  /** Closes the circuit and clears counters, backoff, probes and any override. */
+  async reset(): Promise<CircuitStateData> {
+    await this.#flushPending();
+    const data = await this.#store.reset(this.name, this.policy);
+    this.#applyConfirmed(data, 'reset', this.#clock.now());
+    return this.#view;
+  }
+
+  async #override(
+    mode: 'forced_open' | 'forced_closed',
+    options: OverrideOptions,
+  ): Promise<CircuitStateData> {
+    const raw = assertObject('override options', options);
+    assertKnownKeys('override options', raw, new Set(['reason', 'durationMs']));
+    if (options.reason !== undefined && typeof options.reason !== 'string') {
+      throw new TypeError(`reason must be a string, got ${describeValue(options.reason)}`);
+    }
+    const durationMs =
+      options.durationMs === undefined ? null : assertInteger('durationMs', options.durationMs, 1);
+    const expiresAt = durationMs === null ? null : this.#clock.now() + durationMs;
+    const data = await this.#store.override(
+      this.name,
+      { mode, reason: options.reason ?? null, expiresAt },
+      this.policy,
+    );
+    this.#applyConfirmed(data, mode, this.#clock.now());
+    return this.#view;
+  }
+
+  /** Sends outcomes still batched for the sliding window. */
+  flush(): Promise<void> {
+    return this.#flushPending();
+  }
+
+  /** Listens for status changes of this breaker's view. */
+  onStateChange(listener: (event: StateChangeEvent) => void): Disposable {
+    return this.#stateListeners.add(listener);
+  }
+
+  /** Listens for store failures the breaker absorbed. */
+  onStoreError(listener: (event: StoreErrorEvent) => void): Disposable {
+    return this.#errorListeners.add(listener);
+  }
+
+  /** Sends batched outcomes, stops listening to the store, drops timers. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#flushPending().catch(() => undefined);
+    this.#subscription?.dispose();
+    this.#subscription = null;
+    this.#stateListeners.clear();
+    this.#errorListeners.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+const SUCCESS: CallOutcome = Object.freeze({ kind: 'success' });
+const FAILURE: CallOutcome = Object.freeze({ kind: 'failure' });
+
+/** The caller's signal aborted the call. */
+class CallerAbort {
+  constructor(readonly reason: unknown) {}
+}
+
+/**
+ * Creates a {@link CircuitBreaker}.
+ * @example
+ * ```ts
+ * import { createCircuitBreaker } from '@xnai/cb-core';
+ * import { MemoryStateStore } from '@xnai/cb-store-memory';
+ *
+ * const breaker = createCircuitBreaker({ name: 'inventory', store: new MemoryStateStore(), failureThreshold: 5 });
+ * const stock = await breaker.execute((signal) => fetch('https://inventory/stock', { signal }));
+ * ```
+ */
+export function createCircuitBreaker<TFallback = never>(
+  options: CircuitBreakerOptions<TFallback>,
+): CircuitBreaker<TFallback> {
+  return new CircuitBreaker(options);
+}

@@ -1,0 +1,73 @@
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  createCircuitBreaker,
+  type ExecuteOptions,
+  type OverrideOptions,
+  type StateChangeEvent,
+  type StoreErrorEvent,
+  type StoreFailureMode,
+} from './circuit-breaker.js';
+export { MAX_CIRCUIT_NAME_BYTES, validateCircuitName } from './circuit-name.js';
+export {
+  activeOverride,
+  type CircuitOverride,
+  type CircuitState,
+  type CircuitStateData,
+  type CircuitStatus,
+  type CircuitWindow,
+  createInitialState,
+  effectiveStatus,
+  type OverrideMode,
+  type ProbeLease,
+  STATE_SCHEMA_VERSION,
+  type TimeBucket,
+} from './circuit-state.js';
+export { type Clock, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
+export { CallTimeoutError } from './errors/call-timeout-error.js';
+export { CircuitBreakerError, type CircuitBreakerErrorCode } from './errors/circuit-breaker-error.js';
+export { CircuitOpenError } from './errors/circuit-open-error.js';
+export { ClosedError } from './errors/closed-error.js';
+export { InvalidCircuitNameError } from './errors/invalid-circuit-name-error.js';
+export { InvalidStateDataError } from './errors/invalid-state-data-error.js';
+export { StoreUnavailableError } from './errors/store-unavailable-error.js';
+export { Listeners, toDisposable } from './listeners.js';
+export {
+  backoffDuration,
+  type CircuitPolicy,
+  type CircuitPolicyOptions,
+  type CountWindowOptions,
+  DEFAULT_POLICY,
+  JITTER_SCALE,
+  openDuration,
+  type ResolvedTimeWindow,
+  resolvePolicy,
+  type SlidingWindowOptions,
+  type TimeWindowOptions,
+} from './policy.js';
+export { assertStateData, findStateDataProblem } from './state-data.js';
+export type {
+  AcquireRequest,
+  AcquireResult,
+  Admission,
+  CallOutcome,
+  CircuitStateChange,
+  CircuitStateStore,
+  CircuitTransition,
+  Disposable,
+  OutcomeKind,
+  OverrideRequest,
+  ProbeTicket,
+  RejectionReason,
+  SubscribeOptions,
+  TransitionReason,
+} from './store.js';
+export { type CircuitEvent, emptyWindow, type TransitionResult, transition } from './transition.js';
+export {
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+} from './validation.js';

@@ -1,0 +1,138 @@
+import type { CircuitOverride, CircuitStateData, CircuitStatus, OverrideMode } from './circuit-state.js';
+import type { CircuitPolicy } from './policy.js';
+
+/** A resource released by calling `dispose()`; also usable with `using`. */
+export interface Disposable {
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Why a circuit's status changed. */
+export type TransitionReason =
+  | 'failure_threshold'
+  | 'failure_rate'
+  | 'slow_call_rate'
+  | 'open_timeout_elapsed'
+  | 'probe_failure'
+  | 'probe_success_threshold'
+  | 'forced_open'
+  | 'forced_closed'
+  | 'override_cleared'
+  | 'override_expired'
+  | 'reset'
+  | 'set'
+  | 'merged';
+
+/** A change of a circuit's status, as announced once by the store write that made it. */
+export interface CircuitTransition {
+  readonly from: CircuitStatus;
+  readonly to: CircuitStatus;
+  readonly reason: TransitionReason;
+  /** Epoch ms, by the store's clock. */
+  readonly at: number;
+}
+
+/** A half-open probe permit as handed to the caller, to be returned with the outcome. */
+export interface ProbeTicket {
+  readonly id: string;
+  readonly round: number;
+}
+
+/** How a call ended: `ignored` outcomes count neither way (and only release a probe permit). */
+export type OutcomeKind = 'success' | 'failure' | 'ignored';
+
+export interface CallOutcome {
+  readonly kind: OutcomeKind;
+  /** The call took at least the policy's `slowCallDurationMs`. */
+  readonly slow?: boolean;
+  /** The probe permit the call ran under, when it was a half-open probe. */
+  readonly probe?: ProbeTicket | null;
+}
+
+/** Why a call was not admitted. */
+export type RejectionReason = 'open' | 'half_open_full' | 'forced_open';
+
+/** The store's answer to "may a call run now?". */
+export type Admission =
+  | { readonly allowed: true; readonly probe: ProbeTicket | null }
+  | {
+      readonly allowed: false;
+      readonly reason: RejectionReason;
+      /** Epoch ms at which a call may be admitted again, or `null` when unknown (manual override). */
+      readonly retryAt: number | null;
+    };
+
+export interface AcquireRequest {
+  /** Identifier of the probe lease, unique per call. */
+  readonly leaseId: string;
+  /** Integer in [0, JITTER_SCALE) for the open-period jitter, should this call open the circuit. */
+  readonly jitter?: number;
+}
+
+export interface AcquireResult {
+  readonly admission: Admission;
+  readonly state: CircuitStateData;
+}
+
+/** Requested override; `setAt` is filled in by the store's clock. */
+export interface OverrideRequest {
+  readonly mode: OverrideMode;
+  readonly reason?: string | null;
+  /** Epoch ms at which the override lapses; `null` or absent for none. */
+  readonly expiresAt?: number | null;
+}
+
+/** A change pushed to subscribers. `state` is `null` when the circuit was deleted. */
+export interface CircuitStateChange {
+  readonly name: string;
+  readonly version: number;
+  readonly state: CircuitStateData | null;
+  /** The status change this write made, or `null` when the status stayed the same. */
+  readonly transition: CircuitTransition | null;
+}
+
+export interface SubscribeOptions {
+  /** Deliver only changes of this circuit. */
+  readonly name?: string;
+}
+
+/**
+ * Where circuit state lives. One contract for every backend; the shared contract suite in
+ * `tooling/test-utils` holds each implementation to the same semantics.
+ *
+ * The first four operations are the seed design's (`get_state`, `set_state`, `delete_state`,
+ * `get_all_states`). The rest are atomic: each applies {@link transition} to the stored state in
+ * one step, so concurrent callers across processes never lose an update.
+ */
+export interface CircuitStateStore {
+  readonly specificationVersion: 'v1';
+  /** `true` when state lives in this process only (no other instance can see it). */
+  readonly local: boolean;
+  /** The stored state, or `undefined` when the circuit has none (or it expired). */
+  getState(name: string): Promise<CircuitStateData | undefined>;
+  /** Replaces the stored state as given (the seed's `set_state`); resolves `true` when written. */
+  setState(name: string, data: CircuitStateData): Promise<boolean>;
+  /** Removes the circuit's state; resolves `true` when there was one. */
+  deleteState(name: string): Promise<boolean>;
+  getAllStates(): Promise<Map<string, CircuitStateData>>;
+  /** Admits a call, leases a half-open probe, or rejects until a time. */
+  acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult>;
+  /** Records outcomes in order and returns the resulting state. */
+  record(
+    name: string,
+    outcomes: readonly CallOutcome[],
+    policy: CircuitPolicy,
+    jitter?: number,
+  ): Promise<CircuitStateData>;
+  /** Sets (or with `null` clears) the manual override. */
+  override(name: string, override: OverrideRequest | null, policy: CircuitPolicy): Promise<CircuitStateData>;
+  /** Closes the circuit, clears counters, override, probes and backoff. */
+  reset(name: string, policy: CircuitPolicy): Promise<CircuitStateData>;
+  /** Pushes every change (or one circuit's) to `listener`, newest version last. */
+  subscribe(listener: (change: CircuitStateChange) => void, options?: SubscribeOptions): Disposable;
+  /** Stops background work and releases what the store owns. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Re-exported for implementers. */
+export type { CircuitOverride };

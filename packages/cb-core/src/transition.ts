@@ -1,0 +1,327 @@
+import { assertNever } from './assert-never.js';
+import {
+  type CircuitOverride,
+  type CircuitStateData,
+  type CircuitStatus,
+  type CircuitWindow,
+  createInitialState,
+  type ProbeLease,
+  type TimeBucket,
+} from './circuit-state.js';
+import { type CircuitPolicy, openDuration } from './policy.js';
+import type {
+  Admission,
+  CallOutcome,
+  CircuitTransition,
+  OverrideRequest,
+  RejectionReason,
+  TransitionReason,
+} from './store.js';
+
+/** What a store is asked to do to one circuit. */
+export type CircuitEvent =
+  | {
+      readonly type: 'acquire';
+      readonly leaseId: string;
+      /** Integer in [0, JITTER_SCALE). */
+      readonly jitter: number;
+    }
+  | { readonly type: 'record'; readonly outcomes: readonly CallOutcome[]; readonly jitter: number }
+  | { readonly type: 'override'; readonly override: OverrideRequest | null }
+  | { readonly type: 'reset' };
+
+export interface TransitionResult {
+  /** The state after the event (the previous one, unchanged, when `changed` is false). */
+  readonly state: CircuitStateData;
+  /** The event wrote something: the store must persist `state` (whose version was bumped). */
+  readonly changed: boolean;
+  /** The status change to announce, or `null`. */
+  readonly transition: CircuitTransition | null;
+  /** For `acquire` only: whether the call may run. */
+  readonly admission: Admission | null;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const ALLOWED: Admission = Object.freeze({ allowed: true, probe: null });
+
+/** The window a policy starts from. */
+export function emptyWindow(policy: CircuitPolicy): CircuitWindow {
+  const window = policy.slidingWindow;
+  if (window === null) return { kind: 'none' };
+  return window.type === 'count' ? { kind: 'count', outcomes: '' } : { kind: 'time', buckets: [] };
+}
+
+function storedStatus(data: CircuitStateData): CircuitStatus {
+  return data.override?.mode ?? data.state;
+}
+
+function reject(reason: RejectionReason, retryAt: number | null): Admission {
+  return { allowed: false, reason, retryAt };
+}
+
+/** Buckets still inside the window at `now`, oldest first. */
+function liveBuckets(buckets: readonly TimeBucket[], durationMs: number, now: number): TimeBucket[] {
+  return buckets.filter((bucket) => bucket.start + durationMs > now);
+}
+
+/**
+ * The one definition of the breaker's behaviour: applies `event` to `previous` (or to a fresh closed
+ * circuit when `undefined`) at time `now`. Pure and deterministic; `cb-store-redis` implements the
+ * same function in Lua and a property-based suite holds the two to identical results.
+ */
+export function transition(
+  previous: CircuitStateData | undefined,
+  event: CircuitEvent,
+  policy: CircuitPolicy,
+  now: number,
+): TransitionResult {
+  const base = previous ?? createInitialState(now);
+  const next: Mutable<CircuitStateData> = { ...base };
+  let probes: ProbeLease[] = base.probes as ProbeLease[];
+  let dirty = false;
+  let reason: TransitionReason | null = null;
+  let admission: Admission | null = null;
+
+  if (next.override !== null && next.override.expiresAt !== null && now >= next.override.expiresAt) {
+    next.override = null;
+    dirty = true;
+    reason = 'override_expired';
+  }
+  if (probes.some((lease) => lease.expiresAt <= now)) {
+    probes = probes.filter((lease) => lease.expiresAt > now);
+    dirty = true;
+  }
+
+  const open = (why: TransitionReason, jitter: number): void => {
+    next.state = 'open';
+    next.consecutiveOpens += 1;
+    next.openUntil = now + openDuration(policy, next.consecutiveOpens, jitter);
+    next.successCount = 0;
+    next.lastStateChange = now;
+    next.window = emptyWindow(policy);
+    probes = [];
+    dirty = true;
+    reason = why;
+  };
+  const close = (why: TransitionReason): void => {
+    next.state = 'closed';
+    next.failureCount = 0;
+    next.consecutiveOpens = 0;
+    next.openUntil = 0;
+    next.lastStateChange = now;
+    next.window = emptyWindow(policy);
+    probes = [];
+    dirty = true;
+    reason = why;
+  };
+
+  switch (event.type) {
+    case 'acquire': {
+      const override: CircuitOverride | null = next.override;
+      if (override !== null) {
+        admission = override.mode === 'forced_open' ? reject('forced_open', override.expiresAt) : ALLOWED;
+        break;
+      }
+      if (next.state === 'closed') {
+        admission = ALLOWED;
+        break;
+      }
+      if (next.state === 'open') {
+        if (now < next.openUntil) {
+          admission = reject('open', next.openUntil);
+          break;
+        }
+        next.state = 'half_open';
+        next.halfOpenRound += 1;
+        next.successCount = 0;
+        next.openUntil = 0;
+        next.lastStateChange = now;
+        probes = [];
+        dirty = true;
+        reason = 'open_timeout_elapsed';
+      }
+      const held = probes.find((lease) => lease.id === event.leaseId);
+      if (held !== undefined) {
+        // A retried acquire (its first attempt timed out but was applied) gets the same lease back.
+        admission = { allowed: true, probe: { id: held.id, round: held.round } };
+      } else if (probes.length < policy.halfOpenMaxCalls) {
+        const lease: ProbeLease = {
+          id: event.leaseId,
+          round: next.halfOpenRound,
+          expiresAt: now + policy.probeLeaseMs,
+        };
+        probes = [...probes, lease];
+        dirty = true;
+        admission = { allowed: true, probe: { id: lease.id, round: lease.round } };
+      } else {
+        admission = reject('half_open_full', Math.min(...probes.map((lease) => lease.expiresAt)));
+      }
+      break;
+    }
+    case 'record': {
+      for (const outcome of event.outcomes) {
+        const ticket = outcome.probe ?? null;
+        if (ticket !== null) {
+          const index = probes.findIndex((lease) => lease.id === ticket.id);
+          // A lease that lapsed or belongs to an ended round: the late outcome counts for nothing.
+          if (index < 0) continue;
+          const lease = probes[index] as ProbeLease;
+          probes = probes.filter((_, i) => i !== index);
+          dirty = true;
+          if (next.override !== null || next.state !== 'half_open' || lease.round !== next.halfOpenRound)
+            continue;
+          if (outcome.kind === 'success') {
+            next.successCount += 1;
+            next.failureCount = 0;
+            next.lastSuccessTime = now;
+            if (next.successCount >= policy.successThreshold) close('probe_success_threshold');
+          } else if (outcome.kind === 'failure') {
+            next.failureCount += 1;
+            next.lastFailureTime = now;
+            open('probe_failure', event.jitter);
+          }
+          continue;
+        }
+        // Without a probe ticket the call was admitted while closed; once the circuit has left
+        // closed (or an override is in force) its late outcome is ignored.
+        if (outcome.kind === 'ignored' || next.override !== null || next.state !== 'closed') continue;
+        const failed = outcome.kind === 'failure';
+        const slow = outcome.slow === true;
+        if (failed) {
+          next.failureCount += 1;
+          next.successCount = 0;
+          next.lastFailureTime = now;
+        } else {
+          next.failureCount = 0;
+          next.successCount += 1;
+          next.lastSuccessTime = now;
+        }
+        dirty = true;
+        const tripped = recordInWindow(next, policy, now, failed, slow);
+        if (next.failureCount >= policy.failureThreshold) open('failure_threshold', event.jitter);
+        else if (tripped !== null) open(tripped, event.jitter);
+      }
+      break;
+    }
+    case 'override': {
+      const request = event.override;
+      if (request === null) {
+        if (next.override !== null) {
+          next.override = null;
+          dirty = true;
+          reason = 'override_cleared';
+        }
+        break;
+      }
+      next.override = {
+        mode: request.mode,
+        reason: request.reason ?? null,
+        expiresAt: request.expiresAt ?? null,
+        setAt: now,
+      };
+      probes = [];
+      dirty = true;
+      reason = request.mode;
+      break;
+    }
+    case 'reset': {
+      Object.assign(next, {
+        state: 'closed',
+        failureCount: 0,
+        successCount: 0,
+        consecutiveOpens: 0,
+        openUntil: 0,
+        lastStateChange: now,
+        override: null,
+        window: emptyWindow(policy),
+      });
+      probes = [];
+      dirty = true;
+      reason = 'reset';
+      break;
+    }
+    default:
+      assertNever(event);
+  }
+
+  if (!dirty) return { state: base, changed: false, transition: null, admission };
+  next.probes = probes;
+  next.version = base.version + 1;
+  const from = storedStatus(base);
+  const to = storedStatus(next);
+  return {
+    state: next,
+    changed: true,
+    transition: from === to ? null : { from, to, reason: reason ?? 'set', at: now },
+    admission,
+  };
+}
+
+/** Adds one outcome to the window and returns the rate that tripped, if any. */
+function recordInWindow(
+  next: Mutable<CircuitStateData>,
+  policy: CircuitPolicy,
+  now: number,
+  failed: boolean,
+  slow: boolean,
+): 'failure_rate' | 'slow_call_rate' | null {
+  const window = policy.slidingWindow;
+  if (window === null) {
+    next.window = { kind: 'none' };
+    return null;
+  }
+  let calls: number;
+  let failures: number;
+  let slowCalls: number;
+  if (window.type === 'count') {
+    const previous = next.window.kind === 'count' ? next.window.outcomes : '';
+    const code = failed ? (slow ? 'F' : 'f') : slow ? 'S' : 's';
+    const outcomes = (previous + code).slice(-window.size);
+    next.window = { kind: 'count', outcomes };
+    calls = outcomes.length;
+    failures = 0;
+    slowCalls = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      const c = outcomes.charCodeAt(i);
+      // 'f' = 102, 'F' = 70, 'S' = 83
+      if (c === 102 || c === 70) failures++;
+      if (c === 70 || c === 83) slowCalls++;
+    }
+  } else {
+    const bucketMs = window.durationMs / window.bucketCount;
+    const start = Math.floor(now / bucketMs) * bucketMs;
+    const buckets = liveBuckets(
+      next.window.kind === 'time' ? next.window.buckets : [],
+      window.durationMs,
+      now,
+    );
+    const last = buckets[buckets.length - 1];
+    const add = { calls: 1, failures: failed ? 1 : 0, slow: slow ? 1 : 0 };
+    if (last !== undefined && last.start === start) {
+      buckets[buckets.length - 1] = {
+        start,
+        calls: last.calls + add.calls,
+        failures: last.failures + add.failures,
+        slow: last.slow + add.slow,
+      };
+    } else {
+      buckets.push({ start, ...add });
+    }
+    next.window = { kind: 'time', buckets };
+    calls = 0;
+    failures = 0;
+    slowCalls = 0;
+    for (const bucket of buckets) {
+      calls += bucket.calls;
+      failures += bucket.failures;
+      slowCalls += bucket.slow;
+    }
+  }
+  if (calls < policy.minimumCalls) return null;
+  if (failures / calls >= policy.failureRateThreshold) return 'failure_rate';
+  if (policy.slowCallDurationMs !== null && slowCalls / calls >= policy.slowCallRateThreshold) {
+    return 'slow_call_rate';
+  }
+  return null;
+}

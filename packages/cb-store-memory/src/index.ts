@@ -1,0 +1,6 @@
+export {
+  createMemoryStateStore,
+  MemoryStateStore,
+  type MemoryStateStoreOptions,
+  type MemoryStoreStatus,
+} from './memory-state-store.js';

@@ -1,0 +1,4 @@
+import { describeStoreContract } from '@xnai/test-utils';
+import { MemoryStateStore } from './memory-state-store.js';
+
+describeStoreContract('MemoryStateStore', { create: () => new MemoryStateStore() });

@@ -1,0 +1,349 @@
+import {
+  type CallOutcome,
+  type CircuitPolicyOptions,
+  type CircuitStateChange,
+  type CircuitStateData,
+  type CircuitStateStore,
+  createInitialState,
+  InvalidCircuitNameError,
+  InvalidStateDataError,
+  resolvePolicy,
+} from '@xnai/cb-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+export interface StoreContractOptions {
+  /** Creates a fresh, empty store. Called before each test. */
+  readonly create: () => Promise<CircuitStateStore> | CircuitStateStore;
+  /** Called after each test with the store `create` returned (after `store.close()`). */
+  readonly destroy?: (store: CircuitStateStore) => Promise<void> | void;
+  /**
+   * How long a pushed change may take to reach a subscriber. Memory stores deliver synchronously;
+   * a Redis store through pub/sub.
+   * @default 1000
+   */
+  readonly deliveryTimeoutMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually(check: () => void, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(5);
+    }
+  }
+}
+
+const FAIL: CallOutcome = { kind: 'failure' };
+const OK: CallOutcome = { kind: 'success' };
+
+/**
+ * The semantics every {@link CircuitStateStore} must have. Each store package runs it against a
+ * real backend: `describeStoreContract('MemoryStateStore', { create: () => new MemoryStateStore() })`.
+ * Time is real and short (tens of milliseconds), so the suite also runs against stores that take
+ * time from their backend (Redis `TIME`).
+ */
+export function describeStoreContract(label: string, options: StoreContractOptions): void {
+  const deliveryTimeoutMs = options.deliveryTimeoutMs ?? 1_000;
+
+  describe(`CircuitStateStore contract: ${label}`, () => {
+    let store: CircuitStateStore;
+    let counter = 0;
+    let name: string;
+
+    beforeEach(async () => {
+      store = await options.create();
+      counter += 1;
+      name = `contract-${process.pid}-${Date.now()}-${counter}`;
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await options.destroy?.(store);
+    });
+
+    it('declares specification v1', () => {
+      expect(store.specificationVersion).toBe('v1');
+      expect(typeof store.local).toBe('boolean');
+    });
+
+    it('returns undefined for a circuit it never stored', async () => {
+      expect(await store.getState(name)).toBeUndefined();
+      expect((await store.getAllStates()).has(name)).toBe(false);
+    });
+
+    it('stores, lists and deletes state as given (the seed operations)', async () => {
+      const data: CircuitStateData = {
+        ...createInitialState(1_700_000_000_000),
+        failureCount: 2,
+        successCount: 5,
+        lastFailureTime: 1_700_000_000_100,
+        lastSuccessTime: 1_700_000_000_200,
+        version: 7,
+      };
+      expect(await store.setState(name, data)).toBe(true);
+      expect(await store.getState(name)).toEqual(data);
+      expect((await store.getAllStates()).get(name)).toEqual(data);
+      expect(await store.deleteState(name)).toBe(true);
+      expect(await store.getState(name)).toBeUndefined();
+      expect(await store.deleteState(name)).toBe(false);
+    });
+
+    it('rejects invalid state data with a typed error and keeps what it had', async () => {
+      const policy = resolvePolicy();
+      await store.record(name, [FAIL], policy);
+      const before = await store.getState(name);
+      const bad = { ...createInitialState(0), state: 'exploded' } as unknown as CircuitStateData;
+      await expect(store.setState(name, bad)).rejects.toBeInstanceOf(InvalidStateDataError);
+      const negative = { ...createInitialState(0), failureCount: -1 };
+      await expect(store.setState(name, negative)).rejects.toBeInstanceOf(InvalidStateDataError);
+      expect(await store.getState(name)).toEqual(before);
+    });
+
+    it('rejects invalid circuit names with InvalidCircuitNameError on every operation', async () => {
+      const policy = resolvePolicy();
+      for (const bad of ['', 'a\u0000b', 'line\nbreak', 'x'.repeat(257)]) {
+        await expect(store.getState(bad)).rejects.toBeInstanceOf(InvalidCircuitNameError);
+        await expect(store.setState(bad, createInitialState(0))).rejects.toBeInstanceOf(
+          InvalidCircuitNameError,
+        );
+        await expect(store.deleteState(bad)).rejects.toBeInstanceOf(InvalidCircuitNameError);
+        await expect(store.record(bad, [FAIL], policy)).rejects.toBeInstanceOf(InvalidCircuitNameError);
+        await expect(store.acquire(bad, policy, { leaseId: 'l' })).rejects.toBeInstanceOf(
+          InvalidCircuitNameError,
+        );
+      }
+    });
+
+    it('admits calls on a closed circuit without writing', async () => {
+      const policy = resolvePolicy();
+      const result = await store.acquire(name, policy, { leaseId: 'a' });
+      expect(result.admission).toEqual({ allowed: true, probe: null });
+      expect(result.state.state).toBe('closed');
+      expect(await store.getState(name)).toBeUndefined();
+    });
+
+    it('counts consecutive failures, resets them on success, and bumps the version on each write', async () => {
+      const policy = resolvePolicy({ failureThreshold: 5 });
+      let data = await store.record(name, [FAIL, FAIL], policy);
+      expect(data).toMatchObject({ state: 'closed', failureCount: 2, successCount: 0, version: 1 });
+      data = await store.record(name, [OK], policy);
+      expect(data).toMatchObject({ state: 'closed', failureCount: 0, successCount: 1, version: 2 });
+      expect(data.lastSuccessTime).toBeGreaterThan(0);
+      data = await store.record(name, [FAIL], policy);
+      expect(data).toMatchObject({ failureCount: 1, successCount: 0, version: 3 });
+      expect(data.lastFailureTime).toBeGreaterThanOrEqual(data.lastSuccessTime);
+    });
+
+    it('opens at the failure threshold, announces it once, and rejects until the open period ends', async () => {
+      const policy = resolvePolicy({ failureThreshold: 3, openTimeoutMs: 10_000 });
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change), { name });
+      const data = await store.record(name, [FAIL, FAIL, FAIL, FAIL, FAIL], policy);
+      expect(data.state).toBe('open');
+      expect(data.failureCount).toBe(3);
+      expect(data.consecutiveOpens).toBe(1);
+      expect(data.openUntil - data.lastStateChange).toBe(10_000);
+      await eventually(() => expect(changes).toHaveLength(1), deliveryTimeoutMs);
+      expect(changes[0]).toMatchObject({
+        name,
+        version: data.version,
+        transition: { from: 'closed', to: 'open', reason: 'failure_threshold' },
+      });
+      const result = await store.acquire(name, policy, { leaseId: 'x' });
+      expect(result.admission).toEqual({ allowed: false, reason: 'open', retryAt: data.openUntil });
+      // Outcomes of calls admitted before the circuit opened are ignored.
+      const after = await store.record(name, [FAIL, OK], policy);
+      expect(after).toEqual(data);
+      subscription.dispose();
+    });
+
+    it('moves to half-open after the open period, leases probes fleet-wide and closes on successThreshold', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 1,
+        openTimeoutMs: 40,
+        successThreshold: 2,
+        halfOpenMaxCalls: 1,
+      });
+      await store.record(name, [FAIL], policy);
+      await sleep(60);
+      const first = await store.acquire(name, policy, { leaseId: 'p1' });
+      expect(first.state.state).toBe('half_open');
+      expect(first.admission).toEqual({ allowed: true, probe: { id: 'p1', round: 1 } });
+      const second = await store.acquire(name, policy, { leaseId: 'p2' });
+      expect(second.admission).toMatchObject({ allowed: false, reason: 'half_open_full' });
+      const retried = await store.acquire(name, policy, { leaseId: 'p1' });
+      expect(retried.admission).toEqual({ allowed: true, probe: { id: 'p1', round: 1 } });
+      expect(retried.state.probes).toHaveLength(1);
+
+      let data = await store.record(name, [{ kind: 'success', probe: { id: 'p1', round: 1 } }], policy);
+      expect(data).toMatchObject({ state: 'half_open', successCount: 1, probes: [] });
+      const next = await store.acquire(name, policy, { leaseId: 'p3' });
+      expect(next.admission).toEqual({ allowed: true, probe: { id: 'p3', round: 1 } });
+      data = await store.record(name, [{ kind: 'success', probe: { id: 'p3', round: 1 } }], policy);
+      expect(data).toMatchObject({ state: 'closed', failureCount: 0, consecutiveOpens: 0, openUntil: 0 });
+    });
+
+    it('reopens on a probe failure with a longer open period, and ignores outcomes of an ended round', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 1,
+        openTimeoutMs: 30,
+        maxOpenTimeoutMs: 100,
+        backoffMultiplier: 2,
+        halfOpenMaxCalls: 2,
+      });
+      await store.record(name, [FAIL], policy);
+      await sleep(45);
+      const a = await store.acquire(name, policy, { leaseId: 'a' });
+      const b = await store.acquire(name, policy, { leaseId: 'b' });
+      expect(a.admission.allowed && b.admission.allowed).toBe(true);
+      const probeA = a.admission.allowed ? a.admission.probe : null;
+      const probeB = b.admission.allowed ? b.admission.probe : null;
+      const reopened = await store.record(name, [{ kind: 'failure', probe: probeA }], policy);
+      expect(reopened).toMatchObject({ state: 'open', consecutiveOpens: 2, probes: [] });
+      expect(reopened.openUntil - reopened.lastStateChange).toBe(60);
+      // B's lease belonged to the ended round: its success changes nothing.
+      const late = await store.record(name, [{ kind: 'success', probe: probeB }], policy);
+      expect(late).toEqual(reopened);
+      await sleep(80);
+      const c = await store.acquire(name, policy, { leaseId: 'c' });
+      expect(c.admission).toEqual({ allowed: true, probe: { id: 'c', round: 2 } });
+      const third = await store.record(name, [{ kind: 'failure', probe: { id: 'c', round: 2 } }], policy);
+      expect(third.openUntil - third.lastStateChange).toBe(100);
+    });
+
+    it('frees a probe slot whose lease lapsed, and ignores the lapsed probe outcome', async () => {
+      const policy = resolvePolicy({ failureThreshold: 1, openTimeoutMs: 20, probeLeaseMs: 40 });
+      await store.record(name, [FAIL], policy);
+      await sleep(30);
+      const hung = await store.acquire(name, policy, { leaseId: 'hung' });
+      expect(hung.admission).toMatchObject({ allowed: true });
+      expect((await store.acquire(name, policy, { leaseId: 'other' })).admission.allowed).toBe(false);
+      await sleep(60);
+      const next = await store.acquire(name, policy, { leaseId: 'other' });
+      expect(next.admission).toEqual({ allowed: true, probe: { id: 'other', round: 1 } });
+      const lapsed = await store.record(name, [{ kind: 'success', probe: { id: 'hung', round: 1 } }], policy);
+      expect(lapsed).toMatchObject({ state: 'half_open', successCount: 0 });
+    });
+
+    it('releases a probe lease on an ignored outcome without counting it', async () => {
+      const policy = resolvePolicy({ failureThreshold: 1, openTimeoutMs: 20 });
+      await store.record(name, [FAIL], policy);
+      await sleep(30);
+      const probe = await store.acquire(name, policy, { leaseId: 'aborted' });
+      const ticket = probe.admission.allowed ? probe.admission.probe : null;
+      const data = await store.record(name, [{ kind: 'ignored', probe: ticket }], policy);
+      expect(data).toMatchObject({ state: 'half_open', successCount: 0, probes: [] });
+      expect((await store.acquire(name, policy, { leaseId: 'next' })).admission.allowed).toBe(true);
+    });
+
+    it('holds manual overrides until cleared or expired', async () => {
+      const policy = resolvePolicy();
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change));
+      let data = await store.override(name, { mode: 'forced_open', reason: 'maintenance' }, policy);
+      expect(data.override).toMatchObject({ mode: 'forced_open', reason: 'maintenance', expiresAt: null });
+      expect((await store.acquire(name, policy, { leaseId: 'x' })).admission).toEqual({
+        allowed: false,
+        reason: 'forced_open',
+        retryAt: null,
+      });
+      // Outcomes do not count while an override holds.
+      expect(await store.record(name, [FAIL, FAIL, FAIL, FAIL, FAIL, FAIL], policy)).toEqual(data);
+      data = await store.override(name, { mode: 'forced_closed', reason: null }, policy);
+      expect((await store.acquire(name, policy, { leaseId: 'y' })).admission).toEqual({
+        allowed: true,
+        probe: null,
+      });
+      data = await store.override(name, null, policy);
+      expect(data.override).toBeNull();
+      await eventually(
+        () => expect(changes.filter((c) => c.name === name)).toHaveLength(3),
+        deliveryTimeoutMs,
+      );
+      expect(changes.filter((c) => c.name === name).map((c) => c.transition?.reason)).toEqual([
+        'forced_open',
+        'forced_closed',
+        'override_cleared',
+      ]);
+      subscription.dispose();
+
+      const expiring = await store.override(
+        name,
+        { mode: 'forced_open', expiresAt: Date.now() + 30 },
+        policy,
+      );
+      expect(expiring.override?.expiresAt).not.toBeNull();
+      await sleep(50);
+      expect((await store.acquire(name, policy, { leaseId: 'z' })).admission.allowed).toBe(true);
+    });
+
+    it('resets an open circuit to closed with counters and backoff cleared', async () => {
+      const policy = resolvePolicy({ failureThreshold: 1 });
+      await store.record(name, [FAIL], policy);
+      await store.override(name, { mode: 'forced_open' }, policy);
+      const data = await store.reset(name, policy);
+      expect(data).toMatchObject({
+        state: 'closed',
+        failureCount: 0,
+        consecutiveOpens: 0,
+        openUntil: 0,
+        override: null,
+        probes: [],
+      });
+    });
+
+    it('trips on the failure rate of a count-based sliding window', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 100,
+        slidingWindow: { type: 'count', size: 10 },
+        minimumCalls: 4,
+        failureRateThreshold: 0.5,
+      });
+      let data = await store.record(name, [OK, FAIL, OK], policy);
+      expect(data.window).toEqual({ kind: 'count', outcomes: 'sfs' });
+      data = await store.record(name, [FAIL], policy);
+      expect(data).toMatchObject({ state: 'open' });
+      expect(data.window).toEqual({ kind: 'count', outcomes: '' });
+    });
+
+    it('does not lose updates under concurrent writers', async () => {
+      const policy = resolvePolicy({ failureThreshold: 10_000 });
+      await Promise.all(Array.from({ length: 200 }, () => store.record(name, [FAIL], policy)));
+      const data = await store.getState(name);
+      expect(data?.failureCount).toBe(200);
+      expect(data?.version).toBe(200);
+    });
+
+    it('filters subscriptions by name and stops delivering once disposed', async () => {
+      const policy = resolvePolicy({ failureThreshold: 1 });
+      const mine: CircuitStateChange[] = [];
+      const all: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => mine.push(change), { name });
+      const everything = store.subscribe((change) => all.push(change));
+      await store.record(`${name}-other`, [FAIL], policy);
+      await store.record(name, [FAIL], policy);
+      await eventually(
+        () => expect(all.map((c) => c.name)).toEqual([`${name}-other`, name]),
+        deliveryTimeoutMs,
+      );
+      expect(mine.map((c) => c.name)).toEqual([name]);
+      subscription.dispose();
+      subscription.dispose();
+      await store.reset(name, policy);
+      await eventually(() => expect(all).toHaveLength(3), deliveryTimeoutMs);
+      expect(mine).toHaveLength(1);
+      everything.dispose();
+    });
+
+    it('closes idempotently', async () => {
+      await store.close();
+      await store.close();
+    });
+  });
+}
