@@ -1,0 +1,56 @@
+import type { RedisManagerErrorCode } from './errors/redis-manager-error.js';
+
+/**
+ * The manager's mode.
+ * - `idle`: constructed, `connect()` not called yet.
+ * - `connecting`: inside `connect()`'s attempts.
+ * - `connected`: Redis is usable; `execute` touches the network.
+ * - `fallback`: Redis is not usable; `execute` rejects at once, probes run in the background.
+ * - `closed`: `disconnect()` was called.
+ */
+export type ConnectionMode = 'idle' | 'connecting' | 'connected' | 'fallback' | 'closed';
+
+/** The last connection-level error, redacted. */
+export interface LastErrorInfo {
+  code: RedisManagerErrorCode;
+  message: string;
+  /** Epoch milliseconds. */
+  at: number;
+}
+
+/** Snapshot returned by {@link RedisConnectionManager.getHealthStatus}. Contains no credentials. */
+export interface RedisHealthStatus {
+  /** Seed: `connected`. */
+  connected: boolean;
+  /** Seed: `fallback_mode`. */
+  fallbackMode: boolean;
+  mode: ConnectionMode;
+  /** Seed: `host`. */
+  host: string;
+  /** Seed: `port`. */
+  port: number;
+  /** Seed: `db`. */
+  db: number;
+  /** Seed: `max_connections`. */
+  maxConnections: number;
+  /** Seed: `pool_size`: command connections currently open (not counting the subscriber). */
+  poolSize: number;
+  /** Median latency of recent successful operations and probes, or null before the first. */
+  latencyP50Ms: number | null;
+  /** 99th percentile latency of recent successful operations and probes, or null before the first. */
+  latencyP99Ms: number | null;
+  /** Number of latency samples behind the percentiles (at most 1024). */
+  latencySamples: number;
+  /** Current (adaptive) connection timeout. */
+  connectionTimeoutMs: number;
+  socketTimeoutMs: number;
+  operationTimeoutMs: number;
+  /** Connection-level failures since the last success. */
+  consecutiveFailures: number;
+  /** Time spent in the current mode. */
+  timeInModeMs: number;
+  /** How many times fallback mode was entered since construction. */
+  fallbackEntries: number;
+  lastError: LastErrorInfo | null;
+  subscriber: { connected: boolean; channels: number };
+}
