@@ -196,6 +196,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #confirmedVersion = -1;
   /** Newest data from the store that is held back while own writes are in flight. */
   #heldBack: CircuitStateData | null = null;
+  #heldBackReason: StateChangeEvent['reason'] | null = null;
   #inFlight = 0;
   #loaded = false;
   #loading: Promise<void> | null = null;
@@ -428,7 +429,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #settle(kind: OutcomeKind, probe: ProbeTicket | null, slow: boolean): void {
     if (probe !== null) {
       // Probe outcomes always go at once: they decide the half-open round, and release the lease.
-      this.#send([{ kind, slow, probe }], this.#jitter());
+      const outcomes = [{ kind, slow, probe }];
+      const jitter = this.#jitter();
+      this.#applyLocally(outcomes, jitter);
+      this.#send(outcomes, jitter);
       return;
     }
     if (kind === 'ignored') return;
@@ -441,13 +445,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
     const batching = windowed && this.#recordIntervalMs > 0;
     const jitter = batching && this.#pending !== null ? this.#pendingJitter : this.#jitter();
-    const local = transition(
-      view,
-      { type: 'record', outcomes: [outcome], jitter },
-      this.policy,
-      this.#clock.now(),
-    );
-    this.#setView(local.state, local.transition?.reason ?? null, local.transition?.at);
+    const tripped = this.#applyLocally([outcome], jitter);
 
     if (!batching) {
       this.#send([outcome], jitter);
@@ -461,8 +459,24 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     } else {
       this.#pending.push(outcome);
       // A trip must reach the store without waiting for the interval.
-      if (local.transition !== null) this.#flushPending();
+      if (tripped) this.#flushPending();
     }
+  }
+
+  /**
+   * Applies outcomes to the local view before the store confirms them, so this instance acts on
+   * them at once (and announces the change with its real reason). Returns whether the status changed.
+   */
+  #applyLocally(outcomes: readonly CallOutcome[], jitter: number): boolean {
+    const local = transition(
+      this.#view,
+      { type: 'record', outcomes, jitter },
+      this.policy,
+      this.#clock.now(),
+    );
+    if (!local.changed) return false;
+    this.#setView(local.state, local.transition?.reason ?? null, local.transition?.at);
+    return local.transition !== null;
   }
 
   #flushPending(): Promise<void> {
@@ -511,10 +525,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       this.#confirmedVersion = data.version;
       if (this.#inFlight > 0) {
         this.#heldBack = data;
+        this.#heldBackReason = reason ?? this.#heldBackReason;
         return;
       }
       this.#heldBack = null;
-      this.#setView(data, reason, at);
+      this.#setView(data, reason ?? this.#heldBackReason, at);
+      this.#heldBackReason = null;
     } else {
       this.#releaseHeldBack();
     }
@@ -523,8 +539,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #releaseHeldBack(): void {
     if (this.#inFlight > 0 || this.#heldBack === null) return;
     const data = this.#heldBack;
+    const reason = this.#heldBackReason;
     this.#heldBack = null;
-    this.#setView(data, null);
+    this.#heldBackReason = null;
+    this.#setView(data, reason);
   }
 
   #setView(data: CircuitStateData, reason: StateChangeEvent['reason'] | null, at?: number): void {

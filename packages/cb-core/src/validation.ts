@@ -17,15 +17,17 @@ export function assertInteger(
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
-  if (!Number.isInteger(value) || value < min || value > max) {
+  if (!Number.isInteger(value) || value < min) {
     const rule =
-      min === 1 && max === Number.MAX_SAFE_INTEGER
+      min === 1
         ? 'a positive integer'
-        : min === 0 && max === Number.MAX_SAFE_INTEGER
+        : min === 0
           ? 'a non-negative integer'
-          : `an integer from ${min} to ${max}`;
+          : `an integer of at least ${min}`;
     throw new RangeError(`${name} must be ${rule}, got ${describe(value)}`);
   }
+  if (value > max)
+    throw new RangeError(`${name} must be an integer of at most ${max}, got ${describe(value)}`);
   return value;
 }
 

@@ -1,4 +1,121 @@
+import {
+  CircuitOpenError,
+  type CircuitStateChange,
+  ClosedError,
+  createCircuitBreaker,
+  createInitialState,
+  resolvePolicy,
+} from '@xnai/cb-core';
 import { describeStoreContract } from '@xnai/test-utils';
-import { MemoryStateStore } from './memory-state-store.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryStateStore, MemoryStateStore } from './memory-state-store.js';
 
 describeStoreContract('MemoryStateStore', { create: () => new MemoryStateStore() });
+
+describe('MemoryStateStore', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 10, 27) });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('expires a state one hour after its last write by default (the seed TTL)', async () => {
+    const store = createMemoryStateStore();
+    expect(store.ttlMs).toBe(3_600_000);
+    await store.record('search', [{ kind: 'failure' }], resolvePolicy());
+    vi.advanceTimersByTime(3_599_999);
+    expect(await store.getState('search')).toBeDefined();
+    await store.record('search', [{ kind: 'failure' }], resolvePolicy());
+    vi.advanceTimersByTime(3_599_999);
+    expect((await store.getState('search'))?.failureCount).toBe(2);
+    vi.advanceTimersByTime(1);
+    expect(await store.getState('search')).toBeUndefined();
+    expect((await store.getAllStates()).size).toBe(0);
+    await store.close();
+  });
+
+  it('removes expired states on cleanupExpiredStates() and reports the rest (the seed fallback status)', async () => {
+    const store = new MemoryStateStore({ ttlMs: 1_000 });
+    await store.setState('old', createInitialState(Date.now()));
+    vi.advanceTimersByTime(600);
+    await store.setState('new', createInitialState(Date.now()));
+    vi.advanceTimersByTime(400);
+    expect(store.getStatus()).toEqual({ statesCount: 1, states: ['new'] });
+    expect(store.cleanupExpiredStates()).toBe(1);
+    expect(store.cleanupExpiredStates()).toBe(0);
+    await store.close();
+  });
+
+  it('runs cleanup on an unref’d interval when asked, and close() stops it', async () => {
+    const store = new MemoryStateStore({ ttlMs: 1_000, cleanupIntervalMs: 500 });
+    expect(vi.getTimerCount()).toBe(1);
+    await store.setState('a', createInitialState(Date.now()));
+    const spy = vi.spyOn(store, 'cleanupExpiredStates');
+    vi.advanceTimersByTime(1_500);
+    expect(spy).toHaveBeenCalledTimes(3);
+    expect(store.getStatus().statesCount).toBe(0);
+    await store.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('refuses operations after close', async () => {
+    const store = new MemoryStateStore();
+    await store.close();
+    await expect(store.getState('a')).rejects.toBeInstanceOf(ClosedError);
+    await expect(store.record('a', [{ kind: 'failure' }], resolvePolicy())).rejects.toBeInstanceOf(
+      ClosedError,
+    );
+  });
+
+  it.each([
+    [{ ttlMs: 0 }, 'ttlMs must be a positive integer, got 0'],
+    [{ cleanupIntervalMs: -1 }, 'cleanupIntervalMs must be a positive integer, got -1'],
+    [{ ttl: 5 }, 'options has an unknown option "ttl"'],
+  ])('rejects options %j', (options, message) => {
+    expect(() => new MemoryStateStore(options as never)).toThrow(message);
+  });
+
+  it('announces a status change made by setState and deletes', async () => {
+    const store = new MemoryStateStore();
+    const changes: CircuitStateChange[] = [];
+    store.subscribe((change) => changes.push(change));
+    await store.setState('a', {
+      ...createInitialState(Date.now()),
+      state: 'open',
+      openUntil: Date.now() + 10,
+    });
+    await store.deleteState('a');
+    expect(changes.map((c) => [c.transition?.reason ?? null, c.state?.state ?? null])).toEqual([
+      ['set', 'open'],
+      [null, null],
+    ]);
+    await store.close();
+  });
+});
+
+describe('a local breaker on the memory store', () => {
+  it('opens, rejects, probes and closes end to end', async () => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 10, 27) });
+    const store = new MemoryStateStore();
+    const breaker = createCircuitBreaker({
+      name: 'inventory',
+      store,
+      failureThreshold: 2,
+      openTimeoutMs: 1_000,
+    });
+    for (let i = 0; i < 2; i++)
+      await expect(breaker.execute(() => Promise.reject(new Error('down')))).rejects.toThrow();
+    await expect(breaker.execute(() => 'x')).rejects.toBeInstanceOf(CircuitOpenError);
+    expect((await store.getState('inventory'))?.state).toBe('open');
+    vi.advanceTimersByTime(1_000);
+    await expect(breaker.execute(() => 'probe 1')).resolves.toBe('probe 1');
+    await expect(breaker.execute(() => 'probe 2')).resolves.toBe('probe 2');
+    await vi.advanceTimersByTimeAsync(0);
+    expect((await store.getState('inventory'))?.state).toBe('closed');
+    expect(breaker.status).toBe('closed');
+    await breaker.close();
+    await store.close();
+    vi.useRealTimers();
+  });
+});

@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultProxy } from './fault-proxy.ts';
-import { type RedisServer, startRedis } from './redis-server.ts';
-import { waitFor } from './wait-for.ts';
+import { startFaultProxy } from './fault-proxy.js';
+import { type RedisServer, startRedis } from './redis-server.js';
+import { waitFor } from './wait-for.js';
 
 /** Minimal RESP client over a raw socket, so the harness is tested without the code it tests. */
 function rawClient(port: number): { socket: Socket; send(line: string): Promise<string>; events: string[] } {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getFreePort } from './free-port.ts';
+import { getFreePort } from './free-port.js';
 
 /** Where the Redis of a {@link RedisServer} comes from. */
 export type RedisBackend = 'external' | 'container' | 'process';

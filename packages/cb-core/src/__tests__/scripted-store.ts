@@ -1,0 +1,123 @@
+import type { CircuitStateData } from '../circuit-state.js';
+import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
+import { Listeners, toDisposable } from '../listeners.js';
+import type { CircuitPolicy } from '../policy.js';
+import type {
+  AcquireRequest,
+  AcquireResult,
+  CallOutcome,
+  CircuitStateChange,
+  CircuitStateStore,
+  Disposable,
+  OverrideRequest,
+} from '../store.js';
+import { type CircuitEvent, transition } from '../transition.js';
+
+/**
+ * A test double of a shared store: the real transition function over a Map, with injectable latency
+ * and failures, and an operation log. It lets the breaker tests see exactly which store calls a
+ * breaker makes and what happens when the store is slow or down.
+ */
+export class ScriptedStore implements CircuitStateStore {
+  readonly specificationVersion = 'v1' as const;
+  readonly local: boolean;
+  latencyMs = 0;
+  failing = false;
+  readonly operations: string[] = [];
+  readonly states = new Map<string, CircuitStateData>();
+  readonly #listeners = new Listeners<CircuitStateChange>();
+
+  constructor(options: { local?: boolean } = {}) {
+    this.local = options.local ?? false;
+  }
+
+  async #io<T>(operation: string, work: () => T): Promise<T> {
+    this.operations.push(operation);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    if (this.failing) throw new StoreUnavailableError(`scripted store is down (${operation})`);
+    return work();
+  }
+
+  /** Applies an event as another instance would, announcing transitions. */
+  applyNow(name: string, event: CircuitEvent, policy: CircuitPolicy): CircuitStateData {
+    const now = Date.now();
+    const result = transition(this.states.get(name), event, policy, now);
+    if (result.changed) {
+      this.states.set(name, result.state);
+      if (result.transition !== null) {
+        this.#listeners.emit({
+          name,
+          version: result.state.version,
+          state: result.state,
+          transition: result.transition,
+        });
+      }
+    }
+    return result.state;
+  }
+
+  getState(name: string): Promise<CircuitStateData | undefined> {
+    return this.#io('getState', () => this.states.get(name));
+  }
+  setState(name: string, data: CircuitStateData): Promise<boolean> {
+    return this.#io('setState', () => {
+      this.states.set(name, data);
+      return true;
+    });
+  }
+  deleteState(name: string): Promise<boolean> {
+    return this.#io('deleteState', () => {
+      const existed = this.states.delete(name);
+      this.#listeners.emit({ name, version: 0, state: null, transition: null });
+      return existed;
+    });
+  }
+  getAllStates(): Promise<Map<string, CircuitStateData>> {
+    return this.#io('getAllStates', () => new Map(this.states));
+  }
+  acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
+    return this.#io('acquire', () => {
+      const now = Date.now();
+      const result = transition(
+        this.states.get(name),
+        { type: 'acquire', leaseId: request.leaseId, jitter: request.jitter ?? 0 },
+        policy,
+        now,
+      );
+      if (result.changed) this.states.set(name, result.state);
+      if (result.transition !== null) {
+        this.#listeners.emit({
+          name,
+          version: result.state.version,
+          state: result.state,
+          transition: result.transition,
+        });
+      }
+      if (result.admission === null) throw new Error('acquire without admission');
+      return { admission: result.admission, state: result.state };
+    });
+  }
+  record(
+    name: string,
+    outcomes: readonly CallOutcome[],
+    policy: CircuitPolicy,
+    jitter = 0,
+  ): Promise<CircuitStateData> {
+    return this.#io('record', () => this.applyNow(name, { type: 'record', outcomes, jitter }, policy));
+  }
+  override(name: string, override: OverrideRequest | null, policy: CircuitPolicy): Promise<CircuitStateData> {
+    return this.#io('override', () => this.applyNow(name, { type: 'override', override }, policy));
+  }
+  reset(name: string, policy: CircuitPolicy): Promise<CircuitStateData> {
+    return this.#io('reset', () => this.applyNow(name, { type: 'reset' }, policy));
+  }
+  subscribe(listener: (change: CircuitStateChange) => void): Disposable {
+    this.operations.push('subscribe');
+    const subscription = this.#listeners.add(listener);
+    return toDisposable(() => {
+      this.operations.push('unsubscribe');
+      subscription.dispose();
+    });
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,509 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ScriptedStore } from './__tests__/scripted-store.js';
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  createCircuitBreaker,
+  type StateChangeEvent,
+} from './circuit-breaker.js';
+import { CallTimeoutError } from './errors/call-timeout-error.js';
+import { CircuitBreakerError } from './errors/circuit-breaker-error.js';
+import { CircuitOpenError } from './errors/circuit-open-error.js';
+import { ClosedError } from './errors/closed-error.js';
+import { InvalidCircuitNameError } from './errors/invalid-circuit-name-error.js';
+import { StoreUnavailableError } from './errors/store-unavailable-error.js';
+
+const T0 = Date.UTC(2026, 10, 27, 12);
+const boom = (): Promise<never> => Promise.reject(new Error('boom'));
+const ok = (): Promise<string> => Promise.resolve('ok');
+
+async function failTimes<T>(breaker: CircuitBreaker<T>, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) await expect(breaker.execute(boom)).rejects.toThrow('boom');
+}
+
+/** Lets pending promise callbacks (store writes that resolve at once) run. */
+const settle = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+describe('CircuitBreaker', () => {
+  let store: ScriptedStore;
+  let breakers: CircuitBreaker<unknown>[];
+
+  const make = <T = never>(options: Partial<CircuitBreakerOptions<T>> = {}): CircuitBreaker<T> => {
+    const breaker = new CircuitBreaker<T>({ name: 'payments', store, ...options });
+    breakers.push(breaker as CircuitBreaker<unknown>);
+    return breaker;
+  };
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+    store = new ScriptedStore();
+    breakers = [];
+  });
+
+  afterEach(async () => {
+    for (const breaker of breakers) await breaker.close();
+    vi.useRealTimers();
+  });
+
+  it('opens after five consecutive failures (seed default) and rejects locally with the retry time', async () => {
+    const breaker = make();
+    const events: StateChangeEvent[] = [];
+    breaker.onStateChange((event) => events.push(event));
+    await failTimes(breaker, 5);
+    expect(breaker.status).toBe('open');
+    store.operations.length = 0;
+    const error = await breaker.execute(ok).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect(error).toMatchObject({
+      code: 'CIRCUIT_OPEN',
+      reason: 'open',
+      retryAt: T0 + 60_000,
+      circuit: 'payments',
+    });
+    expect(CircuitOpenError.isInstance(error)).toBe(true);
+    // Rejection builds no stack trace.
+    expect((error as Error).stack ?? '').not.toMatch(/\n\s+at /);
+    expect(store.operations).toEqual([]);
+    expect(events).toEqual([
+      { name: 'payments', from: 'closed', to: 'open', reason: 'failure_threshold', at: T0 },
+    ]);
+  });
+
+  it('runs a call on a closed circuit without touching the store, even a slow store', async () => {
+    const breaker = make();
+    await breaker.execute(ok);
+    store.operations.length = 0;
+    store.latencyMs = 10_000;
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    // A failure is recorded in the background; the caller gets its error at once.
+    await expect(breaker.execute(boom)).rejects.toThrow('boom');
+    expect(store.operations).toEqual(['record']);
+    expect(breaker.stateData.failureCount).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(store.states.get('payments')?.failureCount).toBe(1);
+    // The next success has a failure count to reset, so it writes.
+    await breaker.execute(ok);
+    expect(store.operations.filter((op) => op === 'record')).toEqual(['record', 'record']);
+  });
+
+  it('loads the stored state before the first call', async () => {
+    const other = make({ name: 'inventory', failureThreshold: 1 });
+    await failTimes(other, 1);
+    await settle();
+    const fresh = make({ name: 'inventory' });
+    await expect(fresh.execute(ok)).rejects.toBeInstanceOf(CircuitOpenError);
+  });
+
+  it('probes after the open period and closes after successThreshold successes', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+    const events: string[] = [];
+    breaker.onStateChange((event) => events.push(`${event.from}>${event.to}:${event.reason}`));
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    await settle();
+    expect(breaker.status).toBe('half_open');
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    await settle();
+    expect(breaker.status).toBe('closed');
+    expect(events).toEqual([
+      'closed>open:failure_threshold',
+      'open>half_open:open_timeout_elapsed',
+      'half_open>closed:probe_success_threshold',
+    ]);
+  });
+
+  it('admits one probe at a time by default and rejects the rest while it runs', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    let release: (value: string) => void = () => undefined;
+    const probe = breaker.execute(() => new Promise<string>((resolve) => (release = resolve)));
+    await settle();
+    const rejected = await breaker.execute(ok).catch((e: unknown) => e);
+    expect(rejected).toMatchObject({ reason: 'half_open_full' });
+    release('done');
+    await expect(probe).resolves.toBe('done');
+  });
+
+  it('reopens on a probe failure with twice the open period', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    await failTimes(breaker, 1);
+    await settle();
+    expect(breaker.stateData).toMatchObject({
+      state: 'open',
+      consecutiveOpens: 2,
+      openUntil: Date.now() + 2_000,
+    });
+  });
+
+  it('times out a call that never settles, aborts its signal, counts a failure and frees the probe', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, callTimeoutMs: 500 });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    let signal: AbortSignal | undefined;
+    const hung = breaker.execute((s) => {
+      signal = s;
+      return new Promise<never>(() => undefined);
+    });
+    const assertion = expect(hung).rejects.toBeInstanceOf(CallTimeoutError);
+    await vi.advanceTimersByTimeAsync(500);
+    await assertion;
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBeInstanceOf(CallTimeoutError);
+    await settle();
+    expect(store.states.get('payments')).toMatchObject({ state: 'open', probes: [], consecutiveOpens: 2 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('treats a synchronous throw and a non-Error rejection as failures and rethrows them unchanged', async () => {
+    const breaker = make({ failureThreshold: 2 });
+    await expect(
+      breaker.execute(() => {
+        throw new TypeError('sync');
+      }),
+    ).rejects.toThrow('sync');
+    await expect(breaker.execute(() => Promise.reject('plain string'))).rejects.toBe('plain string');
+    expect(breaker.status).toBe('open');
+  });
+
+  it('handles a synchronous throw under a timeout without leaking the timer', async () => {
+    const breaker = make({ callTimeoutMs: 100 });
+    await expect(
+      breaker.execute(() => {
+        throw new Error('sync');
+      }),
+    ).rejects.toThrow('sync');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('classifies outcomes in three ways', async () => {
+    const breaker = make({
+      failureThreshold: 2,
+      classifyError: (error) => ((error as Error).message === 'not found' ? 'ignored' : 'failure'),
+      classifyResult: (value) => ((value as { status: number }).status >= 500 ? 'failure' : 'success'),
+    });
+    for (let i = 0; i < 5; i++)
+      await expect(breaker.execute(() => Promise.reject(new Error('not found')))).rejects.toThrow();
+    expect(breaker.status).toBe('closed');
+    await expect(breaker.execute(() => ({ status: 503 }))).resolves.toEqual({ status: 503 });
+    expect(breaker.stateData.failureCount).toBe(1);
+    await breaker.execute(() => ({ status: 503 }));
+    expect(breaker.status).toBe('open');
+  });
+
+  it('counts a classifier that throws as a failure', async () => {
+    const breaker = make({
+      failureThreshold: 1,
+      classifyResult: () => {
+        throw new Error('classifier bug');
+      },
+    });
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    expect(breaker.status).toBe('open');
+  });
+
+  it('serves the fallback on rejection and on failure, but not for ignored errors', async () => {
+    const seen: unknown[] = [];
+    const breaker = make<string>({
+      failureThreshold: 1,
+      classifyError: (error) => ((error as Error).message === 'ignore me' ? 'ignored' : 'failure'),
+      fallback: (error) => {
+        seen.push(error);
+        return 'fallback';
+      },
+    });
+    await expect(breaker.execute(() => Promise.reject(new Error('ignore me')))).rejects.toThrow('ignore me');
+    await expect(breaker.execute(boom)).resolves.toBe('fallback');
+    await expect(breaker.execute(ok)).resolves.toBe('fallback');
+    expect(seen[0]).toMatchObject({ message: 'boom' });
+    expect(seen[1]).toBeInstanceOf(CircuitOpenError);
+  });
+
+  it('abandons a call when the caller aborts: the reason is thrown, the outcome ignored, the probe freed', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    const controller = new AbortController();
+    let inner: AbortSignal | undefined;
+    const call = breaker.execute(
+      (signal) => {
+        inner = signal;
+        return new Promise<never>(() => undefined);
+      },
+      { signal: controller.signal },
+    );
+    await settle();
+    controller.abort(new Error('user went away'));
+    await expect(call).rejects.toThrow('user went away');
+    expect(inner?.aborted).toBe(true);
+    await settle();
+    expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [], successCount: 0 });
+    await expect(breaker.execute(ok, { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow(
+      'already',
+    );
+  });
+
+  it('passes a caller signal through on a normal call', async () => {
+    const breaker = make();
+    const controller = new AbortController();
+    await expect(
+      breaker.execute((signal) => Promise.resolve(signal.aborted), { signal: controller.signal }),
+    ).resolves.toBe(false);
+  });
+
+  it('forces open and closed fleet-wide, clears and resets', async () => {
+    const breaker = make({ failureThreshold: 1 });
+    await breaker.forceOpen({ reason: 'maintenance', durationMs: 5_000 });
+    expect(breaker.status).toBe('forced_open');
+    await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'forced_open', retryAt: T0 + 5_000 });
+    await breaker.forceClosed({ reason: 'trust me' });
+    await failTimes(breaker, 3);
+    expect(breaker.status).toBe('forced_closed');
+    expect(store.states.get('payments')?.failureCount).toBe(0);
+    await breaker.clearOverride();
+    expect(breaker.status).toBe('closed');
+    await failTimes(breaker, 1);
+    expect(breaker.status).toBe('open');
+    await breaker.reset();
+    expect(breaker.status).toBe('closed');
+    await expect(breaker.forceOpen({ durationMs: 0 })).rejects.toThrow(
+      'durationMs must be a positive integer, got 0',
+    );
+    await expect(breaker.forceOpen({ reason: 5 as never })).rejects.toThrow(TypeError);
+    await expect(breaker.forceOpen({ until: 1 } as never)).rejects.toThrow('unknown option "until"');
+  });
+
+  it('lets a forced-open override lapse at its expiry', async () => {
+    const breaker = make();
+    await breaker.forceOpen({ durationMs: 1_000 });
+    vi.advanceTimersByTime(1_000);
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    await settle();
+    expect(breaker.status).toBe('closed');
+  });
+
+  it('applies changes pushed by other instances without a store round trip', async () => {
+    const breaker = make({ failureThreshold: 1 });
+    await breaker.execute(ok);
+    const events: StateChangeEvent[] = [];
+    breaker.onStateChange((event) => events.push(event));
+    store.operations.length = 0;
+    store.applyNow(
+      'payments',
+      { type: 'record', outcomes: [{ kind: 'failure' }], jitter: 0 },
+      breaker.policy,
+    );
+    expect(breaker.status).toBe('open');
+    expect(events).toMatchObject([{ from: 'closed', to: 'open', reason: 'failure_threshold' }]);
+    await expect(breaker.execute(ok)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(store.operations).toEqual([]);
+    // A deleted circuit starts over closed.
+    await store.deleteState('payments');
+    expect(breaker.status).toBe('closed');
+  });
+
+  it('ignores pushed data older than what it has seen', async () => {
+    const breaker = make({ failureThreshold: 10 });
+    await failTimes(breaker, 3);
+    await settle();
+    const stale = { ...breaker.stateData, version: 1, failureCount: 1 };
+    store.states.set('payments', stale);
+    await breaker.refresh();
+    expect(breaker.stateData.failureCount).toBe(3);
+  });
+
+  it('refreshes its view from the store as a backstop after refreshIntervalMs', async () => {
+    const breaker = make({ refreshIntervalMs: 1_000, failureThreshold: 1 });
+    await breaker.execute(ok);
+    // Another writer changed the store without an announcement reaching us.
+    store.states.set('payments', {
+      ...breaker.stateData,
+      state: 'open',
+      openUntil: Date.now() + 60_000,
+      version: 5,
+    });
+    await breaker.execute(ok);
+    expect(breaker.status).toBe('closed');
+    vi.advanceTimersByTime(1_000);
+    await breaker.execute(ok);
+    await settle();
+    expect(breaker.status).toBe('open');
+  });
+
+  it('fails open when the store cannot admit a probe, and reports the error', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+    const errors: string[] = [];
+    breaker.onStoreError((event) => errors.push(event.operation));
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    store.failing = true;
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    expect(errors).toContain('acquire');
+  });
+
+  it('fails closed with StoreUnavailableError when configured', async () => {
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, onStoreFailure: 'fail-closed' });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    store.failing = true;
+    const error = await breaker.execute(ok).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).cause).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('absorbs store failures while recording and loading: callers are unaffected', async () => {
+    store.failing = true;
+    const breaker = make({ failureThreshold: 2 });
+    const errors: string[] = [];
+    breaker.onStoreError((event) => errors.push(event.operation));
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    await failTimes(breaker, 2);
+    await settle();
+    expect(breaker.status).toBe('open');
+    expect(errors).toEqual(['load', 'record', 'record']);
+    store.failing = false;
+    expect(await breaker.refresh()).toMatchObject({ state: 'closed' });
+  });
+
+  it('reports a failed first load and goes on with a closed view', async () => {
+    store.failing = true;
+    const breaker = make();
+    const errors: string[] = [];
+    breaker.onStoreError((event) => errors.push(event.operation));
+    await expect(breaker.execute(ok)).resolves.toBe('ok');
+    expect(errors).toEqual(['load']);
+  });
+
+  it('batches sliding-window outcomes for a shared store and flushes at once on a trip', async () => {
+    const breaker = make({
+      failureThreshold: 100,
+      slidingWindow: { type: 'count', size: 20 },
+      minimumCalls: 10,
+      failureRateThreshold: 0.5,
+      recordIntervalMs: 1_000,
+    });
+    for (let i = 0; i < 8; i++) await breaker.execute(ok);
+    expect(store.operations.filter((op) => op === 'record')).toEqual([]);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(store.operations.filter((op) => op === 'record')).toHaveLength(1);
+    expect(store.states.get('payments')?.window).toEqual({ kind: 'count', outcomes: 'ssssssss' });
+    for (let i = 0; i < 8; i++) await breaker.execute(boom).catch(() => undefined);
+    expect(breaker.status).toBe('open');
+    await settle();
+    expect(store.operations.filter((op) => op === 'record')).toHaveLength(2);
+    expect(store.states.get('payments')?.state).toBe('open');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sends window outcomes at once to a local store', async () => {
+    store = new ScriptedStore({ local: true });
+    const breaker = make({ slidingWindow: { type: 'count', size: 10 } });
+    await breaker.execute(ok);
+    await settle();
+    expect(store.states.get('payments')?.window).toEqual({ kind: 'count', outcomes: 's' });
+  });
+
+  it('measures slow calls', async () => {
+    store = new ScriptedStore({ local: true });
+    const breaker = make({
+      slidingWindow: { type: 'count', size: 2 },
+      minimumCalls: 2,
+      slowCallDurationMs: 100,
+      slowCallRateThreshold: 1,
+    });
+    const slowCall = (): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('late'), 150));
+    const first = breaker.execute(slowCall);
+    await vi.advanceTimersByTimeAsync(150);
+    await first;
+    expect(breaker.stateData.window).toEqual({ kind: 'count', outcomes: 'S' });
+    const second = breaker.execute(slowCall);
+    await vi.advanceTimersByTimeAsync(150);
+    await second;
+    expect(breaker.status).toBe('open');
+  });
+
+  it('closes idempotently, flushing batched outcomes and refusing further calls', async () => {
+    const breaker = make({ slidingWindow: { type: 'count', size: 10 }, recordIntervalMs: 5_000 });
+    await breaker.execute(ok);
+    await breaker.close();
+    await breaker.close();
+    expect(store.operations).toContain('record');
+    expect(store.operations).toContain('unsubscribe');
+    expect(vi.getTimerCount()).toBe(0);
+    await expect(breaker.execute(ok)).rejects.toBeInstanceOf(ClosedError);
+    await using disposable = createCircuitBreaker({ name: 'disposable', store });
+    expect(disposable.name).toBe('disposable');
+  });
+
+  it('costs no timer while idle, however many breakers exist', async () => {
+    const many = Array.from({ length: 1_000 }, (_, i) => make({ name: `circuit-${i}` }));
+    for (const breaker of many.slice(0, 10)) await breaker.execute(ok);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  describe('construction', () => {
+    it.each([
+      [{ name: '' }, InvalidCircuitNameError, 'circuit name must not be empty'],
+      [{ name: 'a\nb' }, InvalidCircuitNameError, 'control characters'],
+      [{ failureThreshold: 0 }, RangeError, 'failureThreshold must be a positive integer, got 0'],
+      [{ callTimeoutMs: -5 }, RangeError, 'callTimeoutMs must be a positive integer, got -5'],
+      [
+        { callTimeoutMs: 10_000, probeLeaseMs: 1_000 },
+        RangeError,
+        'probeLeaseMs must be at least callTimeoutMs',
+      ],
+      [{ failureTreshold: 3 }, TypeError, 'options has an unknown option "failureTreshold"'],
+      [{ fallback: 'nope' }, TypeError, 'fallback must be a function, got "nope"'],
+      [{ classifyError: 1 }, TypeError, 'classifyError must be a function, got 1'],
+      [{ classifyResult: {} }, TypeError, 'classifyResult must be a function, got an object'],
+      [{ random: [] }, TypeError, 'random must be a function, got an array'],
+      [
+        { onStoreFailure: 'panic' },
+        TypeError,
+        'onStoreFailure must be one of "fail-open", "fail-closed", got "panic"',
+      ],
+      [{ refreshIntervalMs: 0 }, RangeError, 'refreshIntervalMs must be a positive integer, got 0'],
+      [{ recordIntervalMs: -1 }, RangeError, 'recordIntervalMs must be a non-negative integer, got -1'],
+      [{ store: {} }, TypeError, 'store must implement CircuitStateStore specification v1, got undefined'],
+      [{ store: null }, TypeError, 'store must be an object, got null'],
+    ])('rejects %j', (override, errorClass, message) => {
+      const options = { name: 'x', store, ...override } as unknown as CircuitBreakerOptions;
+      expect(() => new CircuitBreaker(options)).toThrow(errorClass);
+      expect(() => new CircuitBreaker(options)).toThrow(message);
+    });
+
+    it('rejects a missing options object', () => {
+      expect(() => new CircuitBreaker(undefined as never)).toThrow(
+        'options must be an object, got undefined',
+      );
+    });
+
+    it('derives the probe lease from the call timeout', () => {
+      expect(make({ callTimeoutMs: 45_000 }).policy.probeLeaseMs).toBe(45_000);
+    });
+  });
+
+  it('marks its errors so they are recognised across package copies', () => {
+    const error = new CallTimeoutError('x', 5);
+    expect(CircuitBreakerError.isInstance(error)).toBe(true);
+    expect(CallTimeoutError.isInstance(error)).toBe(true);
+    expect(CircuitOpenError.isInstance(error)).toBe(false);
+    expect(CircuitBreakerError.isInstance(new Error('plain'))).toBe(false);
+    expect(CircuitBreakerError.isInstance(null)).toBe(false);
+    expect(StoreUnavailableError.isInstance(new StoreUnavailableError('down'))).toBe(true);
+    expect(ClosedError.isInstance(new ClosedError('x'))).toBe(true);
+  });
+});
