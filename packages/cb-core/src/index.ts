@@ -62,7 +62,14 @@ export type {
   SubscribeOptions,
   TransitionReason,
 } from './store.js';
-export { type CircuitEvent, emptyWindow, type TransitionResult, transition } from './transition.js';
+export {
+  type CircuitEvent,
+  emptyWindow,
+  nextVersion,
+  type TransitionResult,
+  transition,
+  VERSIONS_PER_MS,
+} from './transition.js';
 export {
   assertFunction,
   assertInteger,

@@ -18,6 +18,20 @@ import type {
   TransitionReason,
 } from './store.js';
 
+/**
+ * Versions advance with time as well as with writes: `max(previous + 1, now * VERSIONS_PER_MS)`.
+ * A circuit whose key was lost (Redis restarted empty, evicted, flushed) therefore comes back with a
+ * version above everything instances saw before, so their views accept it instead of ignoring it as
+ * stale. Up to 1,000 writes per millisecond stay ordered by `+ 1`; epoch-ms times 1,000 stays below
+ * 2^53 until the year 2255.
+ */
+export const VERSIONS_PER_MS = 1_000;
+
+/** The version of the next write after `previous` at `now`. */
+export function nextVersion(previous: number, now: number): number {
+  return Math.max(previous + 1, Math.floor(now) * VERSIONS_PER_MS);
+}
+
 /** What a store is asked to do to one circuit. */
 export type CircuitEvent =
   | {
@@ -247,7 +261,7 @@ export function transition(
 
   if (!dirty) return { state: base, changed: false, transition: null, admission };
   next.probes = probes;
-  next.version = base.version + 1;
+  next.version = nextVersion(base.version, now);
   const from = storedStatus(base);
   const to = storedStatus(next);
   return {
