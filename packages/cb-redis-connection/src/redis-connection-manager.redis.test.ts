@@ -448,7 +448,8 @@ describe('faults under a steady command load', () => {
       await new Promise((resolve) => setTimeout(resolve, 10_000 - (performance.now() - injectedAt)));
       await load.stop();
       const switches = entered.length + recovered.length;
-      report('latency 1.5x', { detection: detectionMs, modeSwitchesIn10s: switches });
+      report('latency 1.5x', { detection: detectionMs });
+      console.info(`[figures] latency 1.5x: mode switches in 10 s = ${switches}`);
       expect(detectionMs).toBeLessThanOrEqual(1000);
       expect(switches).toBe(1);
       expect(load.longestWaitSince(injectedAt)).toBeLessThanOrEqual(

@@ -150,6 +150,20 @@ describe('startFaultProxy', () => {
   });
 });
 
+describe('startRedis without a usable backend', () => {
+  it('says how to get Redis', async () => {
+    const saved = process.env.REDIS_URL;
+    delete process.env.REDIS_URL;
+    try {
+      await expect(startRedis({ backend: 'external' })).rejects.toThrow(
+        /REDIS_URL=redis:\/\/host:port.*Docker or Podman.*redis-server on PATH/,
+      );
+    } finally {
+      if (saved !== undefined) process.env.REDIS_URL = saved;
+    }
+  });
+});
+
 describe('waitFor', () => {
   it('returns the first truthy value and times out with the condition named', async () => {
     let calls = 0;
