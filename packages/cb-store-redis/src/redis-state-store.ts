@@ -1,0 +1,634 @@
+import { createHash } from 'node:crypto';
+import {
+  type AcquireRequest,
+  type AcquireResult,
+  type Admission,
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertStateData,
+  type CallOutcome,
+  type CircuitPolicy,
+  type CircuitStateChange,
+  type CircuitStateData,
+  type CircuitStateStore,
+  type CircuitStatus,
+  type Clock,
+  ClosedError,
+  DEFAULT_POLICY,
+  type Disposable,
+  InvalidStateDataError,
+  Listeners,
+  type OverrideRequest,
+  type SubscribeOptions,
+  type TransitionReason,
+  toDisposable,
+  validateCircuitName,
+} from '@xnai/cb-core';
+import { decodeState, encodePolicy, encodeState, LEASE_ID, toRecord } from './codec.js';
+import {
+  ClientLink,
+  ExecutorLink,
+  isCommandExecutor,
+  isRedisClient,
+  type RedisClient,
+  type RedisCommandExecutor,
+  type RedisLink,
+  toStoreError,
+} from './redis-link.js';
+import readScript from './scripts/read.lua';
+import transitionScript from './scripts/transition.lua';
+
+export interface RedisStateStoreOptions {
+  /**
+   * Where to send commands: a `RedisConnectionManager` from `@xnai/cb-redis-connection`
+   * (recommended: fail-fast timeouts, fallback detection, resubscription) or an ioredis client.
+   */
+  readonly redis: RedisCommandExecutor | RedisClient;
+  /**
+   * Prefix of every circuit's key: `<keyPrefix><name>`. On Redis Cluster a hash tag such as
+   * `{cb}:` puts every circuit in one slot; the store works either way (one key per script).
+   * @default 'circuit_breaker:'
+   */
+  readonly keyPrefix?: string;
+  /**
+   * Pub/Sub channel on which each transition is announced once.
+   * @default `${keyPrefix}events`
+   */
+  readonly channel?: string;
+  /**
+   * A circuit's key expires this long after its last write (the seed's one hour).
+   * @default 3_600_000
+   */
+  readonly ttlMs?: number;
+  /**
+   * Bound of each operation when `redis` is a bare client (a connection manager has its own).
+   * @default 250
+   */
+  readonly operationTimeoutMs?: number;
+  /**
+   * Take time from this clock instead of Redis `TIME`. Every instance of a fleet must then have
+   * synchronised clocks; meant for tests and single-process use.
+   * @default null (Redis TIME: one clock for the whole fleet)
+   */
+  readonly clock?: Clock | null;
+  /**
+   * Keys asked for per SCAN call when listing.
+   * @default 500
+   */
+  readonly scanCount?: number;
+}
+
+/** Payload of {@link RedisStateStore.onCorruptState}. */
+export interface CorruptStateEvent {
+  readonly name: string;
+  /** What was wrong; `clamped:<field>` means future times were pulled back to Redis time. */
+  readonly problem: string;
+  /** `true` when the data was unusable and treated as absent (it is replaced on the next write). */
+  readonly discarded: boolean;
+}
+
+/** Counters of {@link RedisStateStore.getStats}. */
+export interface RedisStateStoreStats {
+  /** Reads that found unusable data (treated as absent). */
+  readonly corruptStates: number;
+  /** Reads that clamped future timestamps. */
+  readonly clampedStates: number;
+  /** NOSCRIPT replies answered by loading the script again. */
+  readonly scriptReloads: number;
+  /** Messages on the events channel that were not ours or not valid. */
+  readonly foreignMessages: number;
+}
+
+const OPTION_NAMES = new Set([
+  'redis',
+  'keyPrefix',
+  'channel',
+  'ttlMs',
+  'operationTimeoutMs',
+  'clock',
+  'scanCount',
+]);
+const ALL = Symbol('all circuits');
+/** Bounds used to clamp reads that have no policy at hand. */
+const READ_LIMITS = { maxOpenTimeoutMs: 365 * 86_400_000, probeLeaseMs: 365 * 86_400_000 };
+/** Decoding data the script itself returned: no clamping. */
+const NO_CLAMP_NOW = Number.MAX_SAFE_INTEGER;
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const TRANSITION = script(transitionScript);
+const READ = script(readScript);
+
+function replyCode(error: unknown): string {
+  const code = (error as { replyCode?: unknown } | null)?.replyCode;
+  if (typeof code === 'string') return code;
+  const message = error instanceof Error ? error.message : '';
+  return message.split(' ', 1)[0] ?? '';
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function outcomeCode(outcome: CallOutcome): string {
+  const slow = outcome.slow === true;
+  if (outcome.probe != null) {
+    if (outcome.kind === 'success') return slow ? 'P' : 'p';
+    if (outcome.kind === 'failure') return slow ? 'Q' : 'q';
+    return 'r';
+  }
+  if (outcome.kind === 'success') return slow ? 'S' : 's';
+  if (outcome.kind === 'failure') return slow ? 'F' : 'f';
+  return 'i';
+}
+
+/**
+ * Circuit state in Redis, shared by every instance. One hash per circuit; every change is one Lua
+ * script that reads Redis `TIME`, applies the breaker's transition, bumps the version, refreshes the
+ * TTL and, when the status changed, announces it once on the events channel.
+ *
+ * @example
+ * ```ts
+ * const redis = new RedisConnectionManager({ url: process.env.REDIS_URL });
+ * await redis.connect();
+ * const store = createRedisStateStore({ redis });
+ * const breaker = createCircuitBreaker({ name: 'payments', store });
+ * ```
+ */
+export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
+  readonly specificationVersion = 'v1' as const;
+  readonly local = false;
+  readonly keyPrefix: string;
+  readonly channel: string;
+  readonly ttlMs: number;
+  readonly #link: RedisLink;
+  readonly #clock: Clock | null;
+  readonly #scanCount: number;
+  readonly #listeners = new Map<string | typeof ALL, Listeners<CircuitStateChange>>();
+  readonly #corruptListeners = new Listeners<CorruptStateEvent>();
+  #channelSubscription: Disposable | null = null;
+  #resyncSubscription: Disposable | null = null;
+  #readOnlyScripts = true;
+  /** Settles once our own subscription is known to be live (see {@link whenSubscribed}). */
+  #subscribed: Promise<void> | null = null;
+  #subscribedPending = false;
+  #helloToken = '';
+  #onHello: (() => void) | null = null;
+  #closed = false;
+  #stats = { corruptStates: 0, clampedStates: 0, scriptReloads: 0, foreignMessages: 0 };
+
+  /** @throws {TypeError | RangeError} an option is invalid. */
+  constructor(options: RedisStateStoreOptions) {
+    assertKnownKeys('options', assertObject('options', options), OPTION_NAMES);
+    const operationTimeoutMs = assertInteger(
+      'operationTimeoutMs',
+      options.operationTimeoutMs ?? 250,
+      1,
+      600_000,
+    );
+    if (isCommandExecutor(options.redis)) this.#link = new ExecutorLink(options.redis);
+    else if (isRedisClient(options.redis)) this.#link = new ClientLink(options.redis, operationTimeoutMs);
+    else {
+      throw new TypeError(
+        'redis must be a RedisConnectionManager or an ioredis client, got ' + typeof options.redis,
+      );
+    }
+    const keyPrefix = options.keyPrefix ?? 'circuit_breaker:';
+    if (typeof keyPrefix !== 'string' || keyPrefix.length > 256 || /[\u0000-\u001f]/.test(keyPrefix)) {
+      throw new TypeError(
+        `keyPrefix must be a string of at most 256 characters without control characters, got ${JSON.stringify(keyPrefix)}`,
+      );
+    }
+    this.keyPrefix = keyPrefix;
+    const channel = options.channel ?? `${keyPrefix}events`;
+    if (typeof channel !== 'string' || channel.length === 0) {
+      throw new TypeError(`channel must be a non-empty string, got ${JSON.stringify(channel)}`);
+    }
+    this.channel = channel;
+    this.ttlMs = assertInteger('ttlMs', options.ttlMs ?? 3_600_000, 1);
+    this.#scanCount = assertInteger('scanCount', options.scanCount ?? 500, 1, 100_000);
+    const clock = options.clock ?? null;
+    if (clock !== null && typeof clock.now !== 'function') {
+      throw new TypeError('clock must have a now() function');
+    }
+    this.#clock = clock;
+  }
+
+  #key(name: string): string {
+    return this.keyPrefix + name;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('RedisStateStore');
+  }
+
+  async #eval(script: Script, key: string, args: readonly string[], readOnly: boolean): Promise<unknown[]> {
+    const useReadOnly = readOnly && this.#readOnlyScripts;
+    const command = useReadOnly ? 'EVALSHA_RO' : 'EVALSHA';
+    try {
+      return (await this.#link.run((client) =>
+        client.call(command, [script.sha, 1, key, ...args]),
+      )) as unknown[];
+    } catch (error) {
+      const code = replyCode(error);
+      if (code === 'NOSCRIPT') {
+        this.#stats.scriptReloads += 1;
+        // EVAL runs the script and caches it for the next EVALSHA.
+        const evalCommand = useReadOnly ? 'EVAL_RO' : 'EVAL';
+        return (await this.#link.run((client) =>
+          client.call(evalCommand, [script.source, 1, key, ...args]),
+        )) as unknown[];
+      }
+      if (useReadOnly && /unknown command/i.test(error instanceof Error ? error.message : '')) {
+        // Redis before 7.0 has no EVALSHA_RO.
+        this.#readOnlyScripts = false;
+        return this.#eval(script, key, args, readOnly);
+      }
+      throw error;
+    }
+  }
+
+  #reportProblem(name: string, problem: string): void {
+    const discarded = !problem.startsWith('clamped:');
+    if (discarded) this.#stats.corruptStates += 1;
+    else this.#stats.clampedStates += 1;
+    this.#corruptListeners.emit({ name, problem, discarded });
+  }
+
+  async #mutate(
+    name: string,
+    operation: string,
+    policy: CircuitPolicy,
+    args: readonly string[],
+  ): Promise<{ admission: Admission | null; state: CircuitStateData }> {
+    validateCircuitName(name);
+    this.#assertOpen();
+    if (this.#subscribedPending) await this.#waitForSubscription();
+    const argv = [
+      operation,
+      name,
+      this.channel,
+      String(this.ttlMs),
+      this.#clock === null ? '' : String(Math.floor(this.#clock.now())),
+      ...encodePolicy(policy),
+      ...args,
+    ];
+    let reply: unknown[];
+    try {
+      reply = await this.#eval(TRANSITION, this.#key(name), argv, false);
+    } catch (error) {
+      throw toStoreError(error, `apply "${operation}" to circuit "${name}"`);
+    }
+    const problem = String(reply[4] ?? '');
+    if (problem !== '') this.#reportProblem(name, problem);
+    const decoded = decodeState(toRecord(reply, 5), NO_CLAMP_NOW, READ_LIMITS);
+    if (decoded.state === undefined) {
+      throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
+    }
+    return { admission: this.#admission(reply), state: decoded.state };
+  }
+
+  async #waitForSubscription(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#subscribed,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1_000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #admission(reply: unknown[]): Admission | null {
+    const kind = String(reply[1] ?? '');
+    const a1 = String(reply[2] ?? '');
+    const a2 = String(reply[3] ?? '');
+    if (kind === 'allow') return { allowed: true, probe: null };
+    if (kind === 'probe') return { allowed: true, probe: { id: a1, round: Number(a2) } };
+    if (kind === 'reject') {
+      return {
+        allowed: false,
+        reason: a1 as 'open' | 'half_open_full' | 'forced_open',
+        retryAt: a2 === '' ? null : Number(a2),
+      };
+    }
+    return null;
+  }
+
+  async getState(name: string): Promise<CircuitStateData | undefined> {
+    validateCircuitName(name);
+    this.#assertOpen();
+    let reply: unknown[];
+    try {
+      reply = await this.#eval(READ, this.#key(name), [], true);
+    } catch (error) {
+      throw toStoreError(error, `read circuit "${name}"`);
+    }
+    const now = this.#clock === null ? Number(reply[0]) : Math.floor(this.#clock.now());
+    const type = String(reply[1]);
+    if (type === 'none') return undefined;
+    if (type !== 'hash') {
+      this.#reportProblem(name, `key holds a ${type}, not a hash`);
+      return undefined;
+    }
+    const decoded = decodeState(toRecord(reply, 2), now, READ_LIMITS);
+    if (decoded.problem !== null) this.#reportProblem(name, decoded.problem);
+    return decoded.state;
+  }
+
+  /**
+   * Replaces the stored state as given (the seed's `set_state`), with a fresh TTL.
+   * @throws {InvalidStateDataError} `data` is not valid state data.
+   * @throws {StoreUnavailableError} Redis could not be used.
+   */
+  async setState(name: string, data: CircuitStateData): Promise<boolean> {
+    validateCircuitName(name);
+    assertStateData(data);
+    for (const lease of data.probes) {
+      if (!LEASE_ID.test(lease.id))
+        throw new InvalidStateDataError(`probe lease id ${JSON.stringify(lease.id)} is not storable`);
+    }
+    await this.#mutate(name, 'set', DEFAULT_POLICY, encodeState(data));
+    return true;
+  }
+
+  async deleteState(name: string): Promise<boolean> {
+    validateCircuitName(name);
+    this.#assertOpen();
+    let reply: unknown[];
+    try {
+      reply = await this.#eval(
+        TRANSITION,
+        this.#key(name),
+        ['delete', name, this.channel, String(this.ttlMs), '', ...encodePolicy(DEFAULT_POLICY)],
+        false,
+      );
+    } catch (error) {
+      throw toStoreError(error, `delete circuit "${name}"`);
+    }
+    return String(reply[1]) === '1';
+  }
+
+  /** Lists every circuit under the prefix with SCAN (on every master of a cluster), never KEYS. */
+  async getAllStates(): Promise<Map<string, CircuitStateData>> {
+    this.#assertOpen();
+    const names = await this.listNames();
+    const states = new Map<string, CircuitStateData>();
+    for (let i = 0; i < names.length; i += 100) {
+      const batch = names.slice(i, i + 100);
+      const read = await Promise.all(batch.map((name) => this.getState(name)));
+      batch.forEach((name, index) => {
+        const data = read[index];
+        if (data !== undefined) states.set(name, data);
+      });
+    }
+    return states;
+  }
+
+  /** Names of the circuits stored under the prefix (SCAN, per master on a cluster). */
+  async listNames(): Promise<string[]> {
+    this.#assertOpen();
+    const pattern = `${escapeGlob(this.keyPrefix)}*`;
+    const names = new Set<string>();
+    const scanNode = async (node: RedisClient): Promise<void> => {
+      let cursor = '0';
+      do {
+        const [next, keys] = (await this.#link.run(() =>
+          (node as import('ioredis').Redis).scan(cursor, 'MATCH', pattern, 'COUNT', this.#scanCount),
+        )) as [string, string[]];
+        cursor = next;
+        for (const key of keys) {
+          const name = key.slice(this.keyPrefix.length);
+          try {
+            names.add(validateCircuitName(name));
+          } catch {
+            // A key under the prefix that no circuit could have written: not ours to list.
+          }
+        }
+      } while (cursor !== '0');
+    };
+    try {
+      const masters = await this.#link.run(async (client) =>
+        'nodes' in client && typeof client.nodes === 'function' && 'isCluster' in client && client.isCluster
+          ? client.nodes('master')
+          : [client],
+      );
+      for (const node of masters) await scanNode(node);
+    } catch (error) {
+      throw toStoreError(error, 'list circuits');
+    }
+    return [...names];
+  }
+
+  async acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
+    if (!LEASE_ID.test(request.leaseId)) {
+      throw new TypeError(
+        `leaseId must be 1 to 64 of A-Z a-z 0-9 . : _ -, got ${JSON.stringify(request.leaseId)}`,
+      );
+    }
+    const result = await this.#mutate(name, 'acquire', policy, [
+      request.leaseId,
+      String(request.jitter ?? 0),
+    ]);
+    if (result.admission === null) throw new InvalidStateDataError('Redis returned no admission');
+    return { admission: result.admission, state: result.state };
+  }
+
+  async record(
+    name: string,
+    outcomes: readonly CallOutcome[],
+    policy: CircuitPolicy,
+    jitter = 0,
+  ): Promise<CircuitStateData> {
+    let codes = '';
+    const probes: string[] = [];
+    for (const outcome of outcomes) {
+      codes += outcomeCode(outcome);
+      if (outcome.probe != null) probes.push(outcome.probe.id, String(outcome.probe.round));
+    }
+    return (await this.#mutate(name, 'record', policy, [String(jitter), codes, ...probes])).state;
+  }
+
+  async override(
+    name: string,
+    override: OverrideRequest | null,
+    policy: CircuitPolicy,
+  ): Promise<CircuitStateData> {
+    const args =
+      override === null
+        ? ['', '', '0', '']
+        : [
+            override.mode,
+            override.reason ?? '',
+            override.reason == null ? '0' : '1',
+            override.expiresAt == null ? '' : String(Math.floor(override.expiresAt)),
+          ];
+    return (await this.#mutate(name, 'override', policy, args)).state;
+  }
+
+  async reset(name: string, policy: CircuitPolicy): Promise<CircuitStateData> {
+    return (await this.#mutate(name, 'reset', policy, [])).state;
+  }
+
+  subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
+    this.#assertOpen();
+    const key = options.name === undefined ? ALL : validateCircuitName(options.name);
+    let listeners = this.#listeners.get(key);
+    if (listeners === undefined) {
+      listeners = new Listeners();
+      this.#listeners.set(key, listeners);
+    }
+    const registered = listeners;
+    const subscription = registered.add(listener);
+    this.#ensureChannel();
+    return toDisposable(() => {
+      subscription.dispose();
+      if (registered.size === 0 && this.#listeners.get(key) === registered) this.#listeners.delete(key);
+    });
+  }
+
+  #ensureChannel(): void {
+    if (this.#channelSubscription !== null) return;
+    this.#channelSubscription = this.#link.subscribe(this.channel, (message) => this.#onMessage(message));
+    this.#resyncSubscription = this.#link.onResync(() => {
+      void this.#resync();
+    });
+    // SUBSCRIBE completes a round trip later. To know when it is live, publish a token until it
+    // comes back to us; writes made meanwhile wait for it (briefly), so a change made after
+    // subscribe() is always delivered to the subscriber.
+    this.#helloToken = `${process.pid}.${Math.random().toString(36).slice(2)}`;
+    this.#subscribedPending = true;
+    this.#subscribed = new Promise<void>((resolve) => {
+      this.#onHello = () => {
+        this.#subscribedPending = false;
+        this.#onHello = null;
+        resolve();
+      };
+    });
+    const hello = JSON.stringify({ hello: this.#helloToken });
+    let attempts = 0;
+    const publish = (): void => {
+      if (this.#onHello === null || this.#closed || attempts++ >= 200) {
+        this.#subscribedPending = false;
+        return;
+      }
+      this.#link.run((client) => client.publish(this.channel, hello)).catch(() => undefined);
+      setTimeout(publish, 25).unref();
+    };
+    publish();
+  }
+
+  /**
+   * Resolves once this store's subscription to the events channel is live, so that every change
+   * made from then on is delivered. Resolves at once when nothing was subscribed.
+   */
+  whenSubscribed(): Promise<void> {
+    return this.#subscribed ?? Promise.resolve();
+  }
+
+  #emit(change: CircuitStateChange): void {
+    this.#listeners.get(change.name)?.emit(change);
+    this.#listeners.get(ALL)?.emit(change);
+  }
+
+  #onMessage(message: string): void {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(message) as Record<string, unknown>;
+    } catch {
+      this.#stats.foreignMessages += 1;
+      return;
+    }
+    if (typeof parsed.hello === 'string') {
+      if (parsed.hello === this.#helloToken) this.#onHello?.();
+      return;
+    }
+    const name = parsed.name;
+    if (typeof name !== 'string') {
+      this.#stats.foreignMessages += 1;
+      return;
+    }
+    if (parsed.deleted === true) {
+      this.#emit({ name, version: 0, state: null, transition: null });
+      return;
+    }
+    const fields = parsed.fields;
+    const decoded = Array.isArray(fields) ? decodeState(toRecord(fields), NO_CLAMP_NOW, READ_LIMITS) : null;
+    if (decoded?.state === undefined || decoded === null) {
+      this.#stats.foreignMessages += 1;
+      return;
+    }
+    this.#emit({
+      name,
+      version: decoded.state.version,
+      state: decoded.state,
+      transition: {
+        from: parsed.from as CircuitStatus,
+        to: parsed.to as CircuitStatus,
+        reason: parsed.reason as TransitionReason,
+        at: Number(parsed.at),
+      },
+    });
+  }
+
+  /** After a reconnect, pushed changes may have been missed: re-read every circuit listened to by name. */
+  async #resync(): Promise<void> {
+    for (const key of [...this.#listeners.keys()]) {
+      if (key === ALL || this.#closed) continue;
+      try {
+        const state = await this.getState(key);
+        if (state === undefined) continue;
+        this.#emit({ name: key, version: state.version, state, transition: null });
+      } catch {
+        // Still unreachable: the breakers' backstop refresh covers it.
+        return;
+      }
+    }
+  }
+
+  /** Listens for unusable or clamped data found in Redis. */
+  onCorruptState(listener: (event: CorruptStateEvent) => void): Disposable {
+    return this.#corruptListeners.add(listener);
+  }
+
+  getStats(): RedisStateStoreStats {
+    return { ...this.#stats };
+  }
+
+  /** Unsubscribes and drops listeners. The Redis client or manager stays open: it is the caller's. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channelSubscription?.dispose();
+    this.#resyncSubscription?.dispose();
+    this.#channelSubscription = null;
+    this.#resyncSubscription = null;
+    this.#listeners.clear();
+    this.#corruptListeners.clear();
+    await this.#link.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Creates a {@link RedisStateStore}.
+ * @example
+ * ```ts
+ * const store = createRedisStateStore({ redis: manager, keyPrefix: 'circuit_breaker:' });
+ * ```
+ */
+export function createRedisStateStore(options: RedisStateStoreOptions): RedisStateStore {
+  return new RedisStateStore(options);
+}

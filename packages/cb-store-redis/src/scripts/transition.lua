@@ -1,0 +1,510 @@
+-- The breaker's transition function in Lua: the same rules as `transition()` in @xnai/cb-core,
+-- applied atomically to one hash. Every step mirrors the TypeScript line for line, in the same order
+-- of floating-point operations, so both yield identical states (held to it by the parity suite).
+--
+-- KEYS[1]  the circuit's hash
+-- ARGV[1]  operation: acquire | record | override | reset | set | delete
+-- ARGV[2]  circuit name (for announcements)
+-- ARGV[3]  events channel
+-- ARGV[4]  TTL in ms
+-- ARGV[5]  client time in ms, or '' to use Redis TIME (the default: one clock for the fleet)
+-- ARGV[6..20]  the policy (see POLICY below)
+-- ARGV[21..]   the operation's arguments
+--
+-- Returns { status, admission, a1, a2, problem, field, value, field, value, ... } where the fields
+-- are the resulting state (written or not) and `problem` describes corrupt data found ('' if none).
+
+local key = KEYS[1]
+local op = ARGV[1]
+local name = ARGV[2]
+local channel = ARGV[3]
+local ttl = tonumber(ARGV[4])
+local now
+if ARGV[5] ~= '' then
+  now = tonumber(ARGV[5])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function opt(v)
+  if v == '' then return nil end
+  return tonumber(v)
+end
+
+local P = {
+  failureThreshold = tonumber(ARGV[6]),
+  successThreshold = tonumber(ARGV[7]),
+  halfOpenMaxCalls = tonumber(ARGV[8]),
+  openTimeoutMs = tonumber(ARGV[9]),
+  maxOpenTimeoutMs = tonumber(ARGV[10]),
+  backoffMultiplier = tonumber(ARGV[11]),
+  jitterRatio = tonumber(ARGV[12]),
+  windowType = ARGV[13],
+  windowSize = tonumber(ARGV[14]),
+  bucketCount = tonumber(ARGV[15]),
+  failureRateThreshold = tonumber(ARGV[16]),
+  minimumCalls = tonumber(ARGV[17]),
+  slowCallDurationMs = opt(ARGV[18]),
+  slowCallRateThreshold = tonumber(ARGV[19]),
+  probeLeaseMs = tonumber(ARGV[20]),
+}
+
+local JITTER_SCALE = 1000000
+local VERSIONS_PER_MS = 1000
+local MAX_COUNT_WINDOW = 10000
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+-- ---- decoding (mirrors decodeState() in codec.ts) ------------------------------------------------
+
+local function int(v)
+  if type(v) ~= 'string' or #v == 0 or #v > 16 or not string.find(v, '^%d+$') then return nil end
+  return tonumber(v)
+end
+
+local function empty_window()
+  if P.windowType == 'count' then return { kind = 'count', outcomes = '' } end
+  if P.windowType == 'time' then return { kind = 'time', buckets = {} } end
+  return { kind = 'none' }
+end
+
+local function initial()
+  return {
+    state = 'closed', failureCount = 0, successCount = 0, lastFailureTime = 0, lastSuccessTime = 0,
+    lastStateChange = now, version = 0, consecutiveOpens = 0, openUntil = 0, halfOpenRound = 0,
+    override = false, probes = {}, window = { kind = 'none' },
+  }
+end
+
+local STATES = { closed = true, open = true, half_open = true }
+local MODES = { forced_open = true, forced_closed = true }
+
+-- Returns state, problem. A problem means the stored data is unusable: the caller treats the
+-- circuit as absent and the next write replaces it. Future timestamps are clamped, not rejected.
+local function decode(h)
+  if h.schemaVersion ~= '1' then return nil, 'schemaVersion is not 1' end
+  if not STATES[h.state or ''] then return nil, 'unknown state' end
+  local s = { state = h.state, override = false, probes = {} }
+  for _, f in ipairs({ 'failureCount', 'successCount', 'version', 'consecutiveOpens', 'halfOpenRound',
+      'lastFailureTime', 'lastSuccessTime', 'lastStateChange', 'openUntil' }) do
+    local v = int(h[f])
+    if v == nil then return nil, f .. ' is not a non-negative integer' end
+    s[f] = v
+  end
+  local clamped = nil
+  for _, f in ipairs({ 'lastFailureTime', 'lastSuccessTime', 'lastStateChange' }) do
+    if s[f] > now then s[f] = now; clamped = f end
+  end
+  if s.openUntil > now + P.maxOpenTimeoutMs then s.openUntil = now + P.maxOpenTimeoutMs; clamped = 'openUntil' end
+  if h.overrideMode ~= nil then
+    if not MODES[h.overrideMode] then return nil, 'unknown override mode' end
+    local setAt = int(h.overrideSetAt)
+    if setAt == nil then return nil, 'overrideSetAt is not a time' end
+    if setAt > now then setAt = now; clamped = 'overrideSetAt' end
+    local expiresAt = nil
+    if h.overrideExpiresAt ~= nil then
+      expiresAt = int(h.overrideExpiresAt)
+      if expiresAt == nil then return nil, 'overrideExpiresAt is not a time' end
+    end
+    s.override = { mode = h.overrideMode, reason = h.overrideReason, expiresAt = expiresAt, setAt = setAt }
+  end
+  local probes = h.probes or ''
+  if probes ~= '' then
+    for item in string.gmatch(probes, '[^;]+') do
+      local id, round, expiresAt = string.match(item, '^([%w%.:_%-]+),(%d+),(%d+)$')
+      if id == nil or int(round) == nil or int(expiresAt) == nil then return nil, 'probes are malformed' end
+      local e = tonumber(expiresAt)
+      if e > now + P.probeLeaseMs then e = now + P.probeLeaseMs; clamped = 'probes' end
+      table.insert(s.probes, { id = id, round = tonumber(round), expiresAt = e })
+    end
+  end
+  local kind = h.windowKind
+  if kind == 'none' then
+    s.window = { kind = 'none' }
+  elseif kind == 'count' then
+    local outcomes = h.window or ''
+    if #outcomes > MAX_COUNT_WINDOW or not string.find(outcomes, '^[sSfF]*$') then return nil, 'window is malformed' end
+    s.window = { kind = 'count', outcomes = outcomes }
+  elseif kind == 'time' then
+    local buckets = {}
+    for item in string.gmatch(h.window or '', '[^;]+') do
+      local a, b, c, d = string.match(item, '^(%d+),(%d+),(%d+),(%d+)$')
+      if a == nil or int(a) == nil or int(b) == nil or int(c) == nil or int(d) == nil then
+        return nil, 'window is malformed'
+      end
+      a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+      if c > b or d > b then return nil, 'window is malformed' end
+      table.insert(buckets, { start = a, calls = b, failures = c, slow = d })
+    end
+    s.window = { kind = 'time', buckets = buckets }
+  else
+    return nil, 'unknown window kind'
+  end
+  if clamped ~= nil then return s, 'clamped:' .. clamped end
+  return s, nil
+end
+
+local function load()
+  local t = redis.call('TYPE', key)
+  t = t.ok or t
+  if t == 'none' then return nil, nil end
+  if t ~= 'hash' then return nil, 'key holds a ' .. t .. ', not a hash' end
+  local raw = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+  return decode(h)
+end
+
+-- ---- encoding (mirrors encodeState() in codec.ts) ------------------------------------------------
+
+local function encode(s)
+  local f = {
+    'schemaVersion', '1', 'state', s.state,
+    'failureCount', fmt(s.failureCount), 'successCount', fmt(s.successCount),
+    'lastFailureTime', fmt(s.lastFailureTime), 'lastSuccessTime', fmt(s.lastSuccessTime),
+    'lastStateChange', fmt(s.lastStateChange), 'version', fmt(s.version),
+    'consecutiveOpens', fmt(s.consecutiveOpens), 'openUntil', fmt(s.openUntil),
+    'halfOpenRound', fmt(s.halfOpenRound),
+  }
+  local probes = {}
+  for _, p in ipairs(s.probes) do table.insert(probes, p.id .. ',' .. fmt(p.round) .. ',' .. fmt(p.expiresAt)) end
+  table.insert(f, 'probes'); table.insert(f, table.concat(probes, ';'))
+  table.insert(f, 'windowKind'); table.insert(f, s.window.kind)
+  if s.window.kind == 'count' then
+    table.insert(f, 'window'); table.insert(f, s.window.outcomes)
+  elseif s.window.kind == 'time' then
+    local b = {}
+    for _, x in ipairs(s.window.buckets) do
+      table.insert(b, fmt(x.start) .. ',' .. fmt(x.calls) .. ',' .. fmt(x.failures) .. ',' .. fmt(x.slow))
+    end
+    table.insert(f, 'window'); table.insert(f, table.concat(b, ';'))
+  end
+  if s.override then
+    table.insert(f, 'overrideMode'); table.insert(f, s.override.mode)
+    table.insert(f, 'overrideSetAt'); table.insert(f, fmt(s.override.setAt))
+    if s.override.expiresAt ~= nil then table.insert(f, 'overrideExpiresAt'); table.insert(f, fmt(s.override.expiresAt)) end
+    if s.override.reason ~= nil then table.insert(f, 'overrideReason'); table.insert(f, s.override.reason) end
+  end
+  return f
+end
+
+local function status_of(s)
+  if s.override then return s.override.mode end
+  return s.state
+end
+
+local function persist(s)
+  local fields = encode(s)
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(fields))
+  redis.call('PEXPIRE', key, ttl)
+  return fields
+end
+
+local function announce(fields, from, to, reason)
+  redis.call('PUBLISH', channel, cjson.encode({
+    name = name, from = from, to = to, reason = reason, at = fmt(now), fields = fields,
+  }))
+end
+
+-- ---- the transition (mirrors transition() in @xnai/cb-core) --------------------------------------
+
+local function backoff(opens)
+  local d = P.openTimeoutMs
+  local i = 1
+  while i < opens and d < P.maxOpenTimeoutMs do
+    d = d * P.backoffMultiplier
+    i = i + 1
+  end
+  return math.min(d, P.maxOpenTimeoutMs)
+end
+
+local function open_duration(opens, jitter)
+  local base = backoff(opens)
+  return math.max(1, math.floor(base - (base * P.jitterRatio * jitter) / JITTER_SCALE))
+end
+
+local function record_in_window(n, failed, slow)
+  if P.windowType == 'none' then
+    n.window = { kind = 'none' }
+    return nil
+  end
+  local calls, failures, slows = 0, 0, 0
+  if P.windowType == 'count' then
+    local previous = ''
+    if n.window.kind == 'count' then previous = n.window.outcomes end
+    local code
+    if failed then code = slow and 'F' or 'f' else code = slow and 'S' or 's' end
+    local outcomes = previous .. code
+    if #outcomes > P.windowSize then outcomes = string.sub(outcomes, #outcomes - P.windowSize + 1) end
+    n.window = { kind = 'count', outcomes = outcomes }
+    calls = #outcomes
+    for i = 1, #outcomes do
+      local c = string.sub(outcomes, i, i)
+      if c == 'f' or c == 'F' then failures = failures + 1 end
+      if c == 'F' or c == 'S' then slows = slows + 1 end
+    end
+  else
+    local bucketMs = P.windowSize / P.bucketCount
+    local start = math.floor(now / bucketMs) * bucketMs
+    local buckets = {}
+    if n.window.kind == 'time' then
+      for _, b in ipairs(n.window.buckets) do
+        if b.start + P.windowSize > now then table.insert(buckets, b) end
+      end
+    end
+    local last = buckets[#buckets]
+    local addF, addS = 0, 0
+    if failed then addF = 1 end
+    if slow then addS = 1 end
+    if last ~= nil and last.start == start then
+      buckets[#buckets] = { start = start, calls = last.calls + 1, failures = last.failures + addF, slow = last.slow + addS }
+    else
+      table.insert(buckets, { start = start, calls = 1, failures = addF, slow = addS })
+    end
+    n.window = { kind = 'time', buckets = buckets }
+    for _, b in ipairs(buckets) do
+      calls = calls + b.calls
+      failures = failures + b.failures
+      slows = slows + b.slow
+    end
+  end
+  if calls < P.minimumCalls then return nil end
+  if failures / calls >= P.failureRateThreshold then return 'failure_rate' end
+  if P.slowCallDurationMs ~= nil and slows / calls >= P.slowCallRateThreshold then return 'slow_call_rate' end
+  return nil
+end
+
+local base, problem = load()
+local absent = base == nil
+if absent then base = initial() end
+
+-- Shallow copy; probes and window are replaced, never mutated in place.
+local n = {}
+for k, v in pairs(base) do n[k] = v end
+local probes = base.probes
+local dirty = false
+local reason = nil
+local adm, a1, a2 = '', '', ''
+
+local function reopen(why, jitter)
+  n.state = 'open'
+  n.consecutiveOpens = n.consecutiveOpens + 1
+  n.openUntil = now + open_duration(n.consecutiveOpens, jitter)
+  n.successCount = 0
+  n.lastStateChange = now
+  n.window = empty_window()
+  probes = {}
+  dirty = true
+  reason = why
+end
+
+local function close(why)
+  n.state = 'closed'
+  n.failureCount = 0
+  n.consecutiveOpens = 0
+  n.openUntil = 0
+  n.lastStateChange = now
+  n.window = empty_window()
+  probes = {}
+  dirty = true
+  reason = why
+end
+
+if op == 'set' or op == 'delete' then
+  -- Not transitions: the seed's replace and delete, announced like any change.
+  local from = 'closed'
+  if not absent then from = status_of(base) end
+  if op == 'delete' then
+    local existed = redis.call('DEL', key)
+    if existed == 1 then
+      redis.call('PUBLISH', channel, cjson.encode({ name = name, deleted = true }))
+    end
+    return { 'ok', tostring(existed), '', '', problem or '' }
+  end
+  local fields = {}
+  for i = 21, #ARGV do table.insert(fields, ARGV[i]) end
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(fields))
+  redis.call('PEXPIRE', key, ttl)
+  local h = {}
+  for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
+  local to = h.overrideMode or h.state
+  if from ~= to then announce(fields, from, to, 'set') end
+  local result = { 'ok', '1', '', '', problem or '' }
+  for _, v in ipairs(fields) do table.insert(result, v) end
+  return result
+end
+
+if n.override and n.override.expiresAt ~= nil and now >= n.override.expiresAt then
+  n.override = false
+  dirty = true
+  reason = 'override_expired'
+end
+local live = {}
+for _, lease in ipairs(probes) do
+  if lease.expiresAt > now then table.insert(live, lease) end
+end
+if #live ~= #probes then
+  probes = live
+  dirty = true
+end
+
+if op == 'acquire' then
+  local leaseId = ARGV[21]
+  if n.override then
+    if n.override.mode == 'forced_open' then
+      adm, a1 = 'reject', 'forced_open'
+      if n.override.expiresAt ~= nil then a2 = fmt(n.override.expiresAt) end
+    else
+      adm = 'allow'
+    end
+  elseif n.state == 'closed' then
+    adm = 'allow'
+  else
+    local rejected = false
+    if n.state == 'open' then
+      if now < n.openUntil then
+        adm, a1, a2 = 'reject', 'open', fmt(n.openUntil)
+        rejected = true
+      else
+        n.state = 'half_open'
+        n.halfOpenRound = n.halfOpenRound + 1
+        n.successCount = 0
+        n.openUntil = 0
+        n.lastStateChange = now
+        probes = {}
+        dirty = true
+        reason = 'open_timeout_elapsed'
+      end
+    end
+    if not rejected then
+      local held = nil
+      for _, lease in ipairs(probes) do
+        if lease.id == leaseId then held = lease; break end
+      end
+      if held ~= nil then
+        adm, a1, a2 = 'probe', held.id, fmt(held.round)
+      elseif #probes < P.halfOpenMaxCalls then
+        local copy = {}
+        for i, lease in ipairs(probes) do copy[i] = lease end
+        table.insert(copy, { id = leaseId, round = n.halfOpenRound, expiresAt = now + P.probeLeaseMs })
+        probes = copy
+        dirty = true
+        adm, a1, a2 = 'probe', leaseId, fmt(n.halfOpenRound)
+      else
+        local earliest = nil
+        for _, lease in ipairs(probes) do
+          if earliest == nil or lease.expiresAt < earliest then earliest = lease.expiresAt end
+        end
+        adm, a1, a2 = 'reject', 'half_open_full', fmt(earliest)
+      end
+    end
+  end
+elseif op == 'record' then
+  local jitter = tonumber(ARGV[21])
+  local codes = ARGV[22]
+  local nextProbe = 23
+  for i = 1, #codes do
+    local c = string.sub(codes, i, i)
+    local isProbe = c == 'p' or c == 'P' or c == 'q' or c == 'Q' or c == 'r'
+    local kind
+    if c == 's' or c == 'S' or c == 'p' or c == 'P' then kind = 'success'
+    elseif c == 'f' or c == 'F' or c == 'q' or c == 'Q' then kind = 'failure'
+    else kind = 'ignored' end
+    local slow = c == 'S' or c == 'F' or c == 'P' or c == 'Q'
+    if isProbe then
+      local id, round = ARGV[nextProbe], tonumber(ARGV[nextProbe + 1])
+      nextProbe = nextProbe + 2
+      local index = nil
+      for j, lease in ipairs(probes) do
+        if lease.id == id then index = j; break end
+      end
+      if index ~= nil then
+        local lease = probes[index]
+        local copy = {}
+        for j, l in ipairs(probes) do
+          if j ~= index then table.insert(copy, l) end
+        end
+        probes = copy
+        dirty = true
+        if not n.override and n.state == 'half_open' and lease.round == n.halfOpenRound then
+          if kind == 'success' then
+            n.successCount = n.successCount + 1
+            n.failureCount = 0
+            n.lastSuccessTime = now
+            if n.successCount >= P.successThreshold then close('probe_success_threshold') end
+          elseif kind == 'failure' then
+            n.failureCount = n.failureCount + 1
+            n.lastFailureTime = now
+            reopen('probe_failure', jitter)
+          end
+        end
+      end
+    elseif kind ~= 'ignored' and not n.override and n.state == 'closed' then
+      local failed = kind == 'failure'
+      if failed then
+        n.failureCount = n.failureCount + 1
+        n.successCount = 0
+        n.lastFailureTime = now
+      else
+        n.failureCount = 0
+        n.successCount = n.successCount + 1
+        n.lastSuccessTime = now
+      end
+      dirty = true
+      local tripped = record_in_window(n, failed, slow)
+      if n.failureCount >= P.failureThreshold then reopen('failure_threshold', jitter)
+      elseif tripped ~= nil then reopen(tripped, jitter) end
+    end
+  end
+elseif op == 'override' then
+  local mode = ARGV[21]
+  if mode == '' then
+    if n.override then
+      n.override = false
+      dirty = true
+      reason = 'override_cleared'
+    end
+  else
+    local overrideReason = nil
+    if ARGV[23] == '1' then overrideReason = ARGV[22] end
+    n.override = { mode = mode, reason = overrideReason, expiresAt = opt(ARGV[24]), setAt = now }
+    probes = {}
+    dirty = true
+    reason = mode
+  end
+elseif op == 'reset' then
+  n.state = 'closed'
+  n.failureCount = 0
+  n.successCount = 0
+  n.consecutiveOpens = 0
+  n.openUntil = 0
+  n.lastStateChange = now
+  n.override = false
+  n.window = empty_window()
+  probes = {}
+  dirty = true
+  reason = 'reset'
+else
+  return redis.error_reply('ERR unknown operation ' .. op)
+end
+
+local result = { 'ok', adm, a1, a2, problem or '' }
+local fields
+if dirty then
+  -- The hash is rewritten whole, which also repairs corrupt or foreign data found under the key.
+  n.probes = probes
+  n.version = math.max(base.version + 1, math.floor(now) * VERSIONS_PER_MS)
+  fields = persist(n)
+  local from = status_of(base)
+  local to = status_of(n)
+  if from ~= to then announce(fields, from, to, reason or 'set') end
+else
+  fields = encode(base)
+end
+for _, v in ipairs(fields) do table.insert(result, v) end
+return result
