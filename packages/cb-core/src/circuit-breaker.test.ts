@@ -86,6 +86,7 @@ describe('CircuitBreaker', () => {
     // The next success has a failure count to reset, so it writes.
     await breaker.execute(ok);
     expect(store.operations.filter((op) => op === 'record')).toEqual(['record', 'record']);
+    await vi.advanceTimersByTimeAsync(10_000);
   });
 
   it('loads the stored state before the first call', async () => {

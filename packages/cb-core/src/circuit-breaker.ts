@@ -182,6 +182,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly policy: CircuitPolicy;
   readonly #store: CircuitStateStore;
   readonly #clock: Clock & TimerProvider;
+  /** The store's notion of now (Redis time, for a Redis store); the breaker's clock when it has none. */
+  readonly #storeClock: Clock;
   readonly #random: () => number;
   readonly #callTimeoutMs: number | null;
   readonly #classifyError: (error: unknown) => OutcomeKind;
@@ -198,6 +200,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #heldBack: CircuitStateData | null = null;
   #heldBackReason: StateChangeEvent['reason'] | null = null;
   #inFlight = 0;
+  readonly #writes = new Set<Promise<void>>();
   #loaded = false;
   #loading: Promise<void> | null = null;
   #refreshing = false;
@@ -244,6 +247,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     assertFunction('clock.now', clock.now);
     assertFunction('clock.setTimeout', clock.setTimeout);
     this.#clock = clock;
+    this.#storeClock = store.clock ?? clock;
     this.#random = options.random === undefined ? Math.random : assertFunction('random', options.random);
     this.#recordIntervalMs = assertInteger(
       'recordIntervalMs',
@@ -265,7 +269,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
   get status(): CircuitStatus {
-    return effectiveStatus(this.#view, this.#clock.now());
+    return effectiveStatus(this.#view, this.#storeClock.now());
   }
 
   /** The state machine's state in the local view (overrides aside). */
@@ -292,8 +296,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (this.#closed) throw new ClosedError(`Circuit breaker "${this.name}"`);
     options?.signal?.throwIfAborted();
     if (!this.#loaded) await this.#load();
-    const now = this.#clock.now();
-    if (now - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(now);
+    const local = this.#clock.now();
+    if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+    // Stored times (open period, override expiry) are the store's; compare them on its clock.
+    const now = this.#storeClock === this.#clock ? local : this.#storeClock.now();
 
     const view = this.#view;
     const override = view.override;
@@ -472,7 +478,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       this.#view,
       { type: 'record', outcomes, jitter },
       this.policy,
-      this.#clock.now(),
+      this.#storeClock.now(),
     );
     if (!local.changed) return false;
     this.#setView(local.state, local.transition?.reason ?? null, local.transition?.at);
@@ -492,7 +498,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   #send(outcomes: readonly CallOutcome[], jitter: number): Promise<void> {
     this.#inFlight += 1;
-    return this.#store.record(this.name, outcomes, this.policy, jitter).then(
+    const write = this.#store.record(this.name, outcomes, this.policy, jitter).then(
       (state) => {
         this.#inFlight -= 1;
         this.#applyConfirmed(state, null);
@@ -503,6 +509,9 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         this.#releaseHeldBack();
       },
     );
+    const tracked = write.finally(() => this.#writes.delete(tracked));
+    this.#writes.add(tracked);
+    return tracked;
   }
 
   /**
@@ -518,7 +527,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       // Deleted in the store: start over as a fresh closed circuit.
       this.#confirmedVersion = 0;
       this.#heldBack = null;
-      this.#setView(createInitialState(this.#clock.now()), reason ?? 'synchronized', at);
+      this.#setView(createInitialState(this.#storeClock.now()), reason ?? 'synchronized', at);
       return;
     }
     if (data.version >= this.#confirmedVersion) {
@@ -639,7 +648,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** Removes a manual override; the state machine's state applies again. */
   async clearOverride(): Promise<CircuitStateData> {
     const data = await this.#store.override(this.name, null, this.policy);
-    this.#applyConfirmed(data, 'override_cleared', this.#clock.now());
+    this.#applyConfirmed(data, 'override_cleared', this.#storeClock.now());
     return this.#view;
   }
 
@@ -647,7 +656,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   async reset(): Promise<CircuitStateData> {
     await this.#flushPending();
     const data = await this.#store.reset(this.name, this.policy);
-    this.#applyConfirmed(data, 'reset', this.#clock.now());
+    this.#applyConfirmed(data, 'reset', this.#storeClock.now());
     return this.#view;
   }
 
@@ -662,19 +671,20 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
     const durationMs =
       options.durationMs === undefined ? null : assertInteger('durationMs', options.durationMs, 1);
-    const expiresAt = durationMs === null ? null : this.#clock.now() + durationMs;
+    const expiresAt = durationMs === null ? null : this.#storeClock.now() + durationMs;
     const data = await this.#store.override(
       this.name,
       { mode, reason: options.reason ?? null, expiresAt },
       this.policy,
     );
-    this.#applyConfirmed(data, mode, this.#clock.now());
+    this.#applyConfirmed(data, mode, this.#storeClock.now());
     return this.#view;
   }
 
-  /** Sends outcomes still batched for the sliding window. */
-  flush(): Promise<void> {
-    return this.#flushPending();
+  /** Sends outcomes still batched for the sliding window and waits for every write in flight. */
+  async flush(): Promise<void> {
+    await this.#flushPending();
+    await Promise.allSettled([...this.#writes]);
   }
 
   /** Listens for status changes of this breaker's view. */
@@ -687,11 +697,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     return this.#errorListeners.add(listener);
   }
 
-  /** Sends batched outcomes, stops listening to the store, drops timers. Idempotent. */
+  /** Sends batched outcomes, waits for writes in flight, stops listening to the store. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#flushPending().catch(() => undefined);
+    await this.flush();
     this.#subscription?.dispose();
     this.#subscription = null;
     this.#stateListeners.clear();

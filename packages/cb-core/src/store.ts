@@ -1,4 +1,5 @@
 import type { CircuitOverride, CircuitStateData, CircuitStatus, OverrideMode } from './circuit-state.js';
+import type { Clock } from './clock.js';
 import type { CircuitPolicy } from './policy.js';
 
 /** A resource released by calling `dispose()`; also usable with `using`. */
@@ -108,6 +109,12 @@ export interface CircuitStateStore {
   readonly specificationVersion: 'v1';
   /** `true` when state lives in this process only (no other instance can see it). */
   readonly local: boolean;
+  /**
+   * Time as the store judges it (Redis time for a Redis store). Breakers compare stored times such
+   * as `openUntil` against it, so instances whose own clocks disagree still agree on when an open
+   * period ends. Absent: the breaker's clock.
+   */
+  readonly clock?: Clock;
   /** The stored state, or `undefined` when the circuit has none (or it expired). */
   getState(name: string): Promise<CircuitStateData | undefined>;
   /** Replaces the stored state as given (the seed's `set_state`); resolves `true` when written. */

@@ -102,6 +102,11 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
     }, this.#cleanupIntervalMs);
   }
 
+  /** The clock this store's state is judged by (breakers compare stored times against it). */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('MemoryStateStore');
   }

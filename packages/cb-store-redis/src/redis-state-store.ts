@@ -21,6 +21,7 @@ import {
   Listeners,
   type OverrideRequest,
   type SubscribeOptions,
+  systemClock,
   type TransitionReason,
   toDisposable,
   validateCircuitName,
@@ -67,11 +68,17 @@ export interface RedisStateStoreOptions {
    */
   readonly operationTimeoutMs?: number;
   /**
-   * Take time from this clock instead of Redis `TIME`. Every instance of a fleet must then have
-   * synchronised clocks; meant for tests and single-process use.
-   * @default null (Redis TIME: one clock for the whole fleet)
+   * This process's clock. The store learns its offset from Redis `TIME` on every reply, so that
+   * {@link RedisStateStore.clock} tells Redis time even where local clocks are off.
+   * @default systemClock
    */
-  readonly clock?: Clock | null;
+  readonly clock?: Clock;
+  /**
+   * Scripts take time from `clock` instead of Redis `TIME`. Every instance must then have
+   * synchronised clocks; meant for tests and single-process use.
+   * @default false (Redis TIME: one clock for the whole fleet)
+   */
+  readonly useClientTime?: boolean;
   /**
    * Keys asked for per SCAN call when listing.
    * @default 500
@@ -107,6 +114,7 @@ const OPTION_NAMES = new Set([
   'ttlMs',
   'operationTimeoutMs',
   'clock',
+  'useClientTime',
   'scanCount',
 ]);
 const ALL = Symbol('all circuits');
@@ -170,7 +178,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   readonly channel: string;
   readonly ttlMs: number;
   readonly #link: RedisLink;
-  readonly #clock: Clock | null;
+  readonly #localClock: Clock;
+  readonly #useClientTime: boolean;
+  /** Redis time minus local time, learned from replies. */
+  #offsetMs = 0;
+  /** Time as Redis judges it: the local clock corrected by the learned offset. */
+  readonly clock: Clock;
   readonly #scanCount: number;
   readonly #listeners = new Map<string | typeof ALL, Listeners<CircuitStateChange>>();
   readonly #corruptListeners = new Listeners<CorruptStateEvent>();
@@ -198,10 +211,11 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     else if (isRedisClient(options.redis)) this.#link = new ClientLink(options.redis, operationTimeoutMs);
     else {
       throw new TypeError(
-        'redis must be a RedisConnectionManager or an ioredis client, got ' + typeof options.redis,
+        `redis must be a RedisConnectionManager or an ioredis client, got ${typeof options.redis}`,
       );
     }
     const keyPrefix = options.keyPrefix ?? 'circuit_breaker:';
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
     if (typeof keyPrefix !== 'string' || keyPrefix.length > 256 || /[\u0000-\u001f]/.test(keyPrefix)) {
       throw new TypeError(
         `keyPrefix must be a string of at most 256 characters without control characters, got ${JSON.stringify(keyPrefix)}`,
@@ -215,11 +229,14 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.channel = channel;
     this.ttlMs = assertInteger('ttlMs', options.ttlMs ?? 3_600_000, 1);
     this.#scanCount = assertInteger('scanCount', options.scanCount ?? 500, 1, 100_000);
-    const clock = options.clock ?? null;
-    if (clock !== null && typeof clock.now !== 'function') {
-      throw new TypeError('clock must have a now() function');
+    const clock = options.clock ?? systemClock;
+    if (typeof clock?.now !== 'function') throw new TypeError('clock must have a now() function');
+    this.#localClock = clock;
+    if (options.useClientTime !== undefined && typeof options.useClientTime !== 'boolean') {
+      throw new TypeError(`useClientTime must be a boolean, got ${JSON.stringify(options.useClientTime)}`);
     }
-    this.#clock = clock;
+    this.#useClientTime = options.useClientTime ?? false;
+    this.clock = this.#useClientTime ? clock : { now: () => clock.now() + this.#offsetMs };
   }
 
   #key(name: string): string {
@@ -277,23 +294,32 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       name,
       this.channel,
       String(this.ttlMs),
-      this.#clock === null ? '' : String(Math.floor(this.#clock.now())),
+      this.#useClientTime ? String(Math.floor(this.#localClock.now())) : '',
       ...encodePolicy(policy),
       ...args,
     ];
     let reply: unknown[];
+    const sentAt = this.#localClock.now();
     try {
       reply = await this.#eval(TRANSITION, this.#key(name), argv, false);
     } catch (error) {
       throw toStoreError(error, `apply "${operation}" to circuit "${name}"`);
     }
+    this.#learnOffset(Number(reply[5]), sentAt);
     const problem = String(reply[4] ?? '');
     if (problem !== '') this.#reportProblem(name, problem);
-    const decoded = decodeState(toRecord(reply, 5), NO_CLAMP_NOW, READ_LIMITS);
+    const decoded = decodeState(toRecord(reply, 6), NO_CLAMP_NOW, READ_LIMITS);
     if (decoded.state === undefined) {
       throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
     }
     return { admission: this.#admission(reply), state: decoded.state };
+  }
+
+  /** Redis time at the middle of the round trip, minus local time then. */
+  #learnOffset(redisNow: number, sentAt: number): void {
+    if (this.#useClientTime || !Number.isFinite(redisNow)) return;
+    const receivedAt = this.#localClock.now();
+    this.#offsetMs = redisNow - (sentAt + receivedAt) / 2;
   }
 
   async #waitForSubscription(): Promise<void> {
@@ -328,12 +354,14 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     validateCircuitName(name);
     this.#assertOpen();
     let reply: unknown[];
+    const sentAt = this.#localClock.now();
     try {
       reply = await this.#eval(READ, this.#key(name), [], true);
     } catch (error) {
       throw toStoreError(error, `read circuit "${name}"`);
     }
-    const now = this.#clock === null ? Number(reply[0]) : Math.floor(this.#clock.now());
+    this.#learnOffset(Number(reply[0]), sentAt);
+    const now = this.#useClientTime ? Math.floor(this.#localClock.now()) : Number(reply[0]);
     const type = String(reply[1]);
     if (type === 'none') return undefined;
     if (type !== 'hash') {
@@ -369,7 +397,14 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       reply = await this.#eval(
         TRANSITION,
         this.#key(name),
-        ['delete', name, this.channel, String(this.ttlMs), '', ...encodePolicy(DEFAULT_POLICY)],
+        [
+          'delete',
+          name,
+          this.channel,
+          String(this.ttlMs),
+          this.#useClientTime ? String(Math.floor(this.#localClock.now())) : '',
+          ...encodePolicy(DEFAULT_POLICY),
+        ],
         false,
       );
     } catch (error) {

@@ -11,8 +11,9 @@
 -- ARGV[6..20]  the policy (see POLICY below)
 -- ARGV[21..]   the operation's arguments
 --
--- Returns { status, admission, a1, a2, problem, field, value, field, value, ... } where the fields
--- are the resulting state (written or not) and `problem` describes corrupt data found ('' if none).
+-- Returns { status, admission, a1, a2, problem, now, field, value, field, value, ... } where the
+-- fields are the resulting state (written or not), `problem` describes corrupt data found ('' if
+-- none) and `now` is the time the script ran at.
 
 local key = KEYS[1]
 local op = ARGV[1]
@@ -323,7 +324,7 @@ if op == 'set' or op == 'delete' then
     if existed == 1 then
       redis.call('PUBLISH', channel, cjson.encode({ name = name, deleted = true }))
     end
-    return { 'ok', tostring(existed), '', '', problem or '' }
+    return { 'ok', tostring(existed), '', '', problem or '', fmt(now) }
   end
   local fields = {}
   for i = 21, #ARGV do table.insert(fields, ARGV[i]) end
@@ -334,7 +335,7 @@ if op == 'set' or op == 'delete' then
   for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
   local to = h.overrideMode or h.state
   if from ~= to then announce(fields, from, to, 'set') end
-  local result = { 'ok', '1', '', '', problem or '' }
+  local result = { 'ok', '1', '', '', problem or '', fmt(now) }
   for _, v in ipairs(fields) do table.insert(result, v) end
   return result
 end
@@ -493,7 +494,7 @@ else
   return redis.error_reply('ERR unknown operation ' .. op)
 end
 
-local result = { 'ok', adm, a1, a2, problem or '' }
+local result = { 'ok', adm, a1, a2, problem or '', fmt(now) }
 local fields
 if dirty then
   -- The hash is rewritten whole, which also repairs corrupt or foreign data found under the key.
