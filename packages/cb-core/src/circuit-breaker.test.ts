@@ -409,6 +409,18 @@ describe('CircuitBreaker', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('sends a batch at once when its first outcome trips the circuit', async () => {
+    const breaker = make({
+      failureThreshold: 1,
+      slidingWindow: { type: 'count', size: 10 },
+      recordIntervalMs: 1_000,
+    });
+    await breaker.execute(boom).catch(() => undefined);
+    await settle();
+    expect(store.states.get('payments')?.state).toBe('open');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('sends window outcomes at once to a local store', async () => {
     store = new ScriptedStore({ local: true });
     const breaker = make({ slidingWindow: { type: 'count', size: 10 } });

@@ -458,10 +458,13 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     } else if (this.#pending === null) {
       this.#pending = [outcome];
       this.#pendingJitter = jitter;
-      this.#flushTimer = this.#clock.setTimeout(() => {
-        this.#flushTimer = null;
-        this.#flushPending();
-      }, this.#recordIntervalMs);
+      if (tripped) this.#flushPending();
+      else {
+        this.#flushTimer = this.#clock.setTimeout(() => {
+          this.#flushTimer = null;
+          this.#flushPending();
+        }, this.#recordIntervalMs);
+      }
     } else {
       this.#pending.push(outcome);
       // A trip must reach the store without waiting for the interval.

@@ -62,7 +62,10 @@ export interface CircuitStateData {
   readonly lastFailureTime: number;
   readonly lastSuccessTime: number;
   readonly lastStateChange: number;
-  /** Grows by one with every write; a view applies pushed data only when its version is newer. */
+  /**
+   * Grows with every write: `max(previous + 1, now * 1000)`, so it also exceeds every version seen
+   * before a key was lost. A view applies pushed data only when its version is not older.
+   */
   readonly version: number;
   /** Opens since the circuit last closed; drives the open-period backoff. */
   readonly consecutiveOpens: number;

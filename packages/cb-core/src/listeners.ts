@@ -12,8 +12,8 @@ export function toDisposable(cleanup: () => void): Disposable {
 }
 
 /**
- * A typed list of listeners. A listener that throws does not stop the others; the error goes to
- * `onListenerError` (or is rethrown asynchronously, like an unhandled EventEmitter error).
+ * A typed list of listeners. A listener that throws does not stop the others; its error is rethrown
+ * in a microtask, where it surfaces like any uncaught error instead of breaking the caller's call.
  */
 export class Listeners<T> {
   #listeners: Array<(event: T) => void> | null = null;

@@ -244,6 +244,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
+    this.#assertOpen();
     const key = options.name === undefined ? ALL : validateCircuitName(options.name);
     let listeners = this.#listeners.get(key);
     if (listeners === undefined) {
@@ -283,7 +284,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
     return { statesCount: states.length, states };
   }
 
-  /** Stops the cleanup timer and drops listeners. State stays readable until the store is dropped. */
+  /** Stops the cleanup timer and drops listeners; every operation after it throws `ClosedError`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

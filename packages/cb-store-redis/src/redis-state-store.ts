@@ -285,7 +285,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     operation: string,
     policy: CircuitPolicy,
     args: readonly string[],
-  ): Promise<{ admission: Admission | null; state: CircuitStateData }> {
+  ): Promise<{ admission: Admission | null; state: CircuitStateData; status: string }> {
     validateCircuitName(name);
     this.#assertOpen();
     if (this.#subscribedPending) await this.#waitForSubscription();
@@ -308,11 +308,14 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.#learnOffset(Number(reply[5]), sentAt);
     const problem = String(reply[4] ?? '');
     if (problem !== '') this.#reportProblem(name, problem);
+    if (reply[0] === 'conflict' && reply.length <= 6) {
+      return { admission: null, state: undefined as unknown as CircuitStateData, status: 'conflict' };
+    }
     const decoded = decodeState(toRecord(reply, 6), NO_CLAMP_NOW, READ_LIMITS);
     if (decoded.state === undefined) {
       throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
     }
-    return { admission: this.#admission(reply), state: decoded.state };
+    return { admission: this.#admission(reply), state: decoded.state, status: String(reply[0]) };
   }
 
   /** Redis time at the middle of the round trip, minus local time then. */
@@ -387,6 +390,28 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     }
     await this.#mutate(name, 'set', DEFAULT_POLICY, encodeState(data));
     return true;
+  }
+
+  /**
+   * Writes `data` only if the stored version is still `expectedVersion` (`0`: the circuit is
+   * absent). The written version is above both, so every view accepts it. A status change is
+   * announced once with reason `merged`. Used by reconciliation to merge without losing updates.
+   * @returns `{ written: true, state }`, or `{ written: false, state }` with what Redis holds now
+   *   (`undefined` when absent) to merge with and try again.
+   */
+  async compareAndSet(
+    name: string,
+    expectedVersion: number,
+    data: CircuitStateData,
+  ): Promise<{ written: boolean; state: CircuitStateData | undefined }> {
+    assertStateData(data);
+    assertInteger('expectedVersion', expectedVersion, 0);
+    const result = await this.#mutate(name, 'cas', DEFAULT_POLICY, [
+      String(expectedVersion),
+      ...encodeState(data),
+    ]);
+    if (result.status === 'conflict') return { written: false, state: result.state };
+    return { written: true, state: result.state };
   }
 
   async deleteState(name: string): Promise<boolean> {

@@ -3,7 +3,7 @@
 -- of floating-point operations, so both yield identical states (held to it by the parity suite).
 --
 -- KEYS[1]  the circuit's hash
--- ARGV[1]  operation: acquire | record | override | reset | set | delete
+-- ARGV[1]  operation: acquire | record | override | reset | set | delete | cas
 -- ARGV[2]  circuit name (for announcements)
 -- ARGV[3]  events channel
 -- ARGV[4]  TTL in ms
@@ -336,6 +336,35 @@ if op == 'set' or op == 'delete' then
   local to = h.overrideMode or h.state
   if from ~= to then announce(fields, from, to, 'set') end
   local result = { 'ok', '1', '', '', problem or '', fmt(now) }
+  for _, v in ipairs(fields) do table.insert(result, v) end
+  return result
+end
+
+if op == 'cas' then
+  -- A version-fenced write: applied only when the stored version is still the one the caller read
+  -- (0 for absent), so a merge computed from a stale read can never overwrite a newer state.
+  local expected = tonumber(ARGV[21])
+  local current = 0
+  if not absent then current = base.version end
+  if current ~= expected then
+    local result = { 'conflict', '', '', '', problem or '', fmt(now) }
+    if not absent then
+      for _, v in ipairs(encode(base)) do table.insert(result, v) end
+    end
+    return result
+  end
+  local h = {}
+  local fields = {}
+  for i = 22, #ARGV, 2 do h[ARGV[i]] = ARGV[i + 1] end
+  local merged, mergedProblem = decode(h)
+  if merged == nil then return redis.error_reply('ERR cas data is invalid: ' .. mergedProblem) end
+  merged.version = math.max(math.max(current, merged.version) + 1, math.floor(now) * VERSIONS_PER_MS)
+  fields = persist(merged)
+  local from = 'closed'
+  if not absent then from = status_of(base) end
+  local to = status_of(merged)
+  if from ~= to then announce(fields, from, to, 'merged') end
+  local result = { 'ok', '', '', '', problem or '', fmt(now) }
   for _, v in ipairs(fields) do table.insert(result, v) end
   return result
 end
