@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- Reads one circuit without writing (run with EVALSHA_RO where the server has it).
 -- KEYS[1] the circuit's hash. Returns { now_ms, type, field, value, ... }: the fields only when
 -- the key is a hash, so a foreign key of another type is reported instead of raising WRONGTYPE.

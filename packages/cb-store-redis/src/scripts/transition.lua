@@ -1,3 +1,7 @@
+#!lua
+-- The shebang (Redis 7.0+) declares a script without flags: Redis refuses it up front with OOM when
+-- over maxmemory, instead of letting it write past the limit once it has started.
+--
 -- The breaker's transition function in Lua: the same rules as `transition()` in @xnai/cb-core,
 -- applied atomically to one hash. Every step mirrors the TypeScript line for line, in the same order
 -- of floating-point operations, so both yield identical states (held to it by the parity suite).

@@ -1,0 +1,303 @@
+import { createServer, type Server } from 'node:net';
+import {
+  type CircuitStateData,
+  createCircuitBreaker,
+  createInitialState,
+  resolvePolicy,
+  StoreUnavailableError,
+} from '@xnai/cb-core';
+import { type RedisServer, startRedis } from '@xnai/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CorruptStateEvent, RedisStateStore } from './redis-state-store.js';
+
+const policy = resolvePolicy({ failureThreshold: 3 });
+const FAIL = { kind: 'failure' as const };
+
+describe('RedisStateStore with corrupt, foreign or missing data', () => {
+  let server: RedisServer;
+  let client: Redis;
+  let raw: Redis;
+  let store: RedisStateStore;
+  let problems: CorruptStateEvent[];
+
+  beforeAll(async () => {
+    server = await startRedis();
+    client = new Redis(server.url, { lazyConnect: true, enableOfflineQueue: false });
+    raw = new Redis(server.url, { lazyConnect: true });
+    await Promise.all([client.connect(), raw.connect()]);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    raw?.disconnect();
+    await server?.stop();
+  });
+
+  const fresh = (): RedisStateStore => {
+    store = new RedisStateStore({ redis: client, keyPrefix: `bad:${Math.random().toString(36).slice(2)}:` });
+    problems = [];
+    store.onCorruptState((event) => problems.push(event));
+    return store;
+  };
+  afterEach(async () => {
+    await store?.close();
+  });
+
+  it('treats a key of another type as absent, reports and counts it, and repairs it on the next write', async () => {
+    fresh();
+    await raw.rpush(`${store.keyPrefix}listy`, 'a', 'b');
+    expect(await store.getState('listy')).toBeUndefined();
+    expect(problems).toEqual([{ name: 'listy', problem: 'key holds a list, not a hash', discarded: true }]);
+    // Acquire on a closed circuit writes nothing, so nothing is repaired yet, but nothing throws.
+    expect((await store.acquire('listy', policy, { leaseId: 'x' })).admission.allowed).toBe(true);
+    const data = await store.record('listy', [FAIL], policy);
+    expect(data).toMatchObject({ state: 'closed', failureCount: 1 });
+    expect(await raw.type(`${store.keyPrefix}listy`)).toBe('hash');
+    expect(await store.getState('listy')).toEqual(data);
+    expect(store.getStats().corruptStates).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each([
+    ['an unknown state', { state: 'ajar' }, 'unknown state'],
+    ['a non-numeric counter', { failureCount: 'many' }, 'failureCount is not a non-negative integer'],
+    ['a negative counter', { successCount: '-3' }, 'successCount is not a non-negative integer'],
+    ['a NaN counter', { consecutiveOpens: 'NaN' }, 'consecutiveOpens is not a non-negative integer'],
+    ['a hex number', { version: '0x10' }, 'version is not a non-negative integer'],
+    ['a foreign schema', { schemaVersion: '9' }, 'schemaVersion is not 1'],
+    ['malformed probes', { probes: 'a;b;c' }, 'probes are malformed'],
+    ['a malformed window', { windowKind: 'count', window: 'sxs' }, 'window is malformed'],
+  ])('treats %s as absent and repairs it on the next write', async (_label, patch, problem) => {
+    fresh();
+    const key = `${store.keyPrefix}c`;
+    await store.record('c', [FAIL], policy);
+    await raw.hset(key, patch as Record<string, string>);
+    expect(await store.getState('c')).toBeUndefined();
+    expect(problems.at(-1)).toEqual({ name: 'c', problem, discarded: true });
+    const repaired = await store.record('c', [FAIL], policy);
+    // The corrupt data counted for nothing: the circuit starts over with this one failure.
+    expect(repaired).toMatchObject({ state: 'closed', failureCount: 1 });
+    expect(await store.getState('c')).toEqual(repaired);
+  });
+
+  it('clamps timestamps in the future to Redis time and keeps the rest', async () => {
+    fresh();
+    const key = `${store.keyPrefix}future`;
+    await store.record('future', [FAIL], policy);
+    const inAYear = String(Date.now() + 365 * 86_400_000);
+    await raw.hset(key, { lastFailureTime: inAYear, lastStateChange: inAYear });
+    const data = (await store.getState('future')) as CircuitStateData;
+    expect(data.failureCount).toBe(1);
+    expect(data.lastFailureTime).toBeLessThanOrEqual(Date.now() + 1_000);
+    expect(data.lastStateChange).toBeLessThanOrEqual(Date.now() + 1_000);
+    expect(problems.map((p) => p.discarded)).toEqual([false]);
+    expect(store.getStats().clampedStates).toBe(1);
+    // The write path clamps the same way and persists the clamped values.
+    const written = await store.record('future', [FAIL], policy);
+    expect(written.failureCount).toBe(2);
+    expect(written.lastStateChange).toBeLessThanOrEqual(Date.now() + 1_000);
+  });
+
+  it('survives a 1 MB garbage value', async () => {
+    fresh();
+    const key = `${store.keyPrefix}huge`;
+    await store.record('huge', [FAIL], policy);
+    await raw.hset(key, 'window', 'z'.repeat(1024 * 1024), 'windowKind', 'count');
+    expect(await store.getState('huge')).toBeUndefined();
+    expect(problems.at(-1)?.problem).toBe('window is malformed');
+    expect((await store.record('huge', [FAIL], policy)).failureCount).toBe(1);
+    expect(await raw.hstrlen(key, 'window')).toBe(0);
+  });
+
+  it('carries on when the key is deleted between operations', async () => {
+    fresh();
+    await store.record('vanishing', [FAIL, FAIL], policy);
+    await raw.del(`${store.keyPrefix}vanishing`);
+    expect(await store.getState('vanishing')).toBeUndefined();
+    expect((await store.record('vanishing', [FAIL], policy)).failureCount).toBe(1);
+    expect(problems).toEqual([]);
+  });
+
+  it('keeps every circuit to its own key whatever the name', async () => {
+    fresh();
+    const names = ['a', 'a*', 'a?', '[a]', 'a\\', 'a:b', 'a b', '*'];
+    for (const [index, name] of names.entries()) {
+      await store.record(
+        name,
+        Array.from({ length: index + 1 }, () => FAIL),
+        resolvePolicy({ failureThreshold: 100 }),
+      );
+    }
+    for (const [index, name] of names.entries())
+      expect((await store.getState(name))?.failureCount).toBe(index + 1);
+    expect((await store.listNames()).sort()).toEqual([...names].sort());
+    const all = await store.getAllStates();
+    expect([...all.keys()].sort()).toEqual([...names].sort());
+  });
+
+  it('ignores foreign messages on the events channel', async () => {
+    fresh();
+    const seen: string[] = [];
+    store.subscribe((change) => seen.push(change.name));
+    await store.whenSubscribed();
+    await raw.publish(store.channel, 'not json');
+    await raw.publish(store.channel, JSON.stringify({ hello: 'someone else' }));
+    await raw.publish(store.channel, JSON.stringify({ name: 'x', fields: ['state', 'nonsense'] }));
+    await store.record('real', [FAIL, FAIL, FAIL], policy);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual(['real']);
+    expect(store.getStats().foreignMessages).toBe(2);
+  });
+});
+
+describe('RedisStateStore on Redis error replies', () => {
+  let server: RedisServer;
+  let client: Redis;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await startRedis({ controllable: true });
+    client = new Redis(server.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    admin = new Redis(server.url, { lazyConnect: true });
+    await Promise.all([client.connect(), admin.connect()]);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  async function expectTyped(operation: Promise<unknown>, reply: RegExp): Promise<void> {
+    const error = await operation.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).message).toMatch(reply);
+    expect((error as Error).cause).toBeDefined();
+  }
+
+  it('reloads a flushed script transparently (NOSCRIPT)', async () => {
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'noscript:' });
+    await store.record('n', [FAIL], policy);
+    await store.getState('n');
+    const loaded = store.getStats().scriptReloads;
+    await admin.script('FLUSH');
+    expect((await store.record('n', [FAIL], policy)).failureCount).toBe(2);
+    await admin.script('FLUSH');
+    expect((await store.getState('n'))?.failureCount).toBe(2);
+    expect(store.getStats().scriptReloads - loaded).toBe(2);
+    await store.close();
+  });
+
+  it('turns OOM into StoreUnavailableError, and a breaker on it keeps serving its callers', async () => {
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'oom:' });
+    await admin.config('SET', 'maxmemory', '1');
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    try {
+      await expectTyped(store.record('o', [FAIL], policy), /OOM/);
+      const breaker = createCircuitBreaker({ name: 'o', store, failureThreshold: 1 });
+      const errors: unknown[] = [];
+      breaker.onStoreError((event) => errors.push(event.error));
+      await expect(breaker.execute(() => 'fine')).resolves.toBe('fine');
+      await expect(breaker.execute(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+      await breaker.flush();
+      expect(errors.some((e) => e instanceof StoreUnavailableError)).toBe(true);
+      expect(breaker.status).toBe('open');
+      await breaker.close();
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    await store.close();
+  });
+
+  it('turns READONLY into StoreUnavailableError', async () => {
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'ro:' });
+    // A replica of a master that does not exist refuses writes with READONLY.
+    await admin.call('REPLICAOF', '127.0.0.1', '1');
+    try {
+      await expectTyped(store.record('r', [FAIL], policy), /READONLY/);
+    } finally {
+      await admin.call('REPLICAOF', 'NO', 'ONE');
+    }
+    await store.close();
+  });
+
+  it('turns BUSY into StoreUnavailableError', async () => {
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'busy:', operationTimeoutMs: 2_000 });
+    await admin.config('SET', 'busy-reply-threshold', '50');
+    const blocker = new Redis(server.url, { lazyConnect: true });
+    await blocker.connect();
+    const busy = blocker.eval('local t = redis.call("TIME") while true do end', 0).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    try {
+      await expectTyped(store.record('b', [FAIL], policy), /BUSY/);
+    } finally {
+      await admin.call('SCRIPT', 'KILL').catch(() => undefined);
+      await busy;
+      blocker.disconnect();
+      await admin.config('SET', 'busy-reply-threshold', '5000');
+    }
+    await store.close();
+  });
+
+  it('treats a foreign string under the prefix as absent instead of failing with WRONGTYPE', async () => {
+    // Scripts check the key's type before touching it, so WRONGTYPE never reaches a caller.
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'wt:' });
+    await admin.set('wt:w', 'plain string');
+    expect(await store.getState('w')).toBeUndefined();
+    expect((await store.record('w', [FAIL], policy)).failureCount).toBe(1);
+    await store.close();
+  });
+});
+
+describe('RedisStateStore on a server that answers LOADING', () => {
+  let fake: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    // Redis answers LOADING while it reads its dataset at start; a few lines of RESP stand in for it.
+    fake = createServer((socket) => {
+      socket.on('data', (data) => {
+        // One reply per command of the (pipelined) RESP arrays received: ioredis 6 opens with HELLO 3
+        // and CLIENT SETINFO, answered as a Redis 6 would; everything else gets LOADING.
+        const lines = data.toString().split('\r\n');
+        for (let i = 0; i < lines.length; i++) {
+          if (!lines[i]?.startsWith('*')) continue;
+          const command = (lines[i + 2] ?? '').toLowerCase();
+          if (command === 'hello') socket.write("-ERR unknown command 'hello'\r\n");
+          else if (command === 'client') socket.write('+OK\r\n');
+          else socket.write('-LOADING Redis is loading the dataset in memory\r\n');
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    port = (fake.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => fake.close(resolve));
+  });
+
+  it('turns LOADING into StoreUnavailableError', async () => {
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+    });
+    await client.connect();
+    const store = new RedisStateStore({ redis: client, keyPrefix: 'loading:' });
+    const error = await store.record('l', [FAIL], policy).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).message).toMatch(/LOADING/);
+    const read = await store.getState('l').catch((e: unknown) => e);
+    expect(read).toBeInstanceOf(StoreUnavailableError);
+    await store.close();
+    client.disconnect();
+  });
+});
+
+it('exports the initial state helper used above', () => {
+  expect(createInitialState(1).state).toBe('closed');
+});
