@@ -1,0 +1,75 @@
+import { assertInteger } from '@xnai/cb-core';
+import { RedisConnectionManager, type RedisConnectionOptions } from '@xnai/cb-redis-connection';
+import { CircuitBreakerRegistry, type CircuitBreakerRegistryOptions } from './registry.js';
+
+/** Options of {@link createCircuitBreakerRegistry}: the connection's and the registry's. */
+export interface CreateCircuitBreakerRegistryOptions
+  extends RedisConnectionOptions,
+    Omit<CircuitBreakerRegistryOptions, 'redis' | 'clock'> {
+  /**
+   * How long the factory waits for Redis before it returns. It returns earlier once connected or on
+   * the first connection error; either way the registry is usable (on the in-memory fallback until
+   * Redis answers) and keeps connecting in the background, reconciling once it does.
+   * @default 5000
+   */
+  readonly awaitConnectionMs?: number;
+}
+
+const REGISTRY_OPTION_NAMES = [
+  'keyPrefix',
+  'channel',
+  'ttlMs',
+  'stateCheckIntervalMs',
+  'useClientTime',
+  'closeRedisOnCleanup',
+  'cleanupGraceMs',
+] as const;
+
+/**
+ * The seed's `create_circuit_breaker_registry`: a connection manager from a URL or individual
+ * parameters (every option of `RedisConnectionManager`, seed defaults), and a registry on it.
+ * Never rejects because Redis is down.
+ * @throws {TypeError | RangeError} an option is invalid, naming it and the value.
+ * @example
+ * ```ts
+ * const registry = await createCircuitBreakerRegistry({ url: 'redis://redis:6379/0' });
+ * // or: createCircuitBreakerRegistry({ host: 'redis', port: 6379, password: 'secret', db: 0 })
+ * ```
+ */
+export async function createCircuitBreakerRegistry(
+  options: CreateCircuitBreakerRegistryOptions = {},
+): Promise<CircuitBreakerRegistry> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const { awaitConnectionMs: awaitRaw, ...rest } = options;
+  const awaitConnectionMs = assertInteger('awaitConnectionMs', awaitRaw ?? 5_000, 0, 600_000);
+  const connection: Record<string, unknown> = {};
+  const registry: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(rest)) {
+    if (value === undefined) continue;
+    if ((REGISTRY_OPTION_NAMES as readonly string[]).includes(key)) registry[key] = value;
+    else connection[key] = value;
+  }
+  const manager = new RedisConnectionManager(connection as RedisConnectionOptions);
+  let created: CircuitBreakerRegistry;
+  try {
+    created = new CircuitBreakerRegistry({ ...registry, redis: manager } as CircuitBreakerRegistryOptions);
+  } catch (error) {
+    await manager.disconnect();
+    throw error;
+  }
+  if (manager.isConnected || awaitConnectionMs === 0) return created;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(finish, awaitConnectionMs);
+    timer.unref();
+    const errors = manager.onError(finish);
+    manager.connect().then(finish, finish);
+    function finish(): void {
+      clearTimeout(timer);
+      errors[Symbol.dispose]();
+      resolve();
+    }
+  });
+  return created;
+}

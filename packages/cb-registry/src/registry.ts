@@ -1,0 +1,564 @@
+import {
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertOneOf,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitOverride,
+  type CircuitPolicyOptions,
+  type CircuitState,
+  type CircuitStateData,
+  type CircuitStatus,
+  type Clock,
+  ClosedError,
+  type Disposable,
+  Listeners,
+  type OutcomeKind,
+  type OverrideOptions,
+  resolvePolicy,
+  type StateChangeEvent,
+  StoreUnavailableError,
+  systemClock,
+  type TimerProvider,
+  toDisposable,
+  validateCircuitName,
+} from '@xnai/cb-core';
+import type { FallbackReason, RedisConnectionManager, RedisHealthStatus } from '@xnai/cb-redis-connection';
+import { CircuitAlreadyRegisteredError } from './errors/circuit-already-registered-error.js';
+import { CircuitNotRegisteredError } from './errors/circuit-not-registered-error.js';
+import {
+  CircuitBreakerStateManager,
+  type FallbackStatus,
+  type ReconciledEvent,
+  type ReconcileTrigger,
+} from './state-manager.js';
+
+/** What a breaker does with calls while Redis is unavailable. */
+export type RedisOutagePolicy = 'fallback' | 'fail-open' | 'fail-closed';
+
+/**
+ * A circuit's configuration (the seed's `CircuitBreakerConfig`): the policy of `@xnai/cb-core` with
+ * the seed's defaults (`failureThreshold` 5, `successThreshold` 2, `openTimeoutMs` 60 s,
+ * `maxOpenTimeoutMs` 300 s), the breaker's call options, and what a Redis outage means for it.
+ */
+export interface CircuitBreakerConfig extends CircuitPolicyOptions {
+  /**
+   * Per-call timeout; the call's AbortSignal is aborted on expiry and the call counts as a failure.
+   * @default null (none)
+   */
+  readonly callTimeoutMs?: number | null;
+  /** @default every error is a `failure` */
+  readonly classifyError?: (error: unknown) => OutcomeKind;
+  /** @default every value is a `success` */
+  readonly classifyResult?: (value: unknown) => OutcomeKind;
+  /** @default 1000 for sliding windows */
+  readonly recordIntervalMs?: number;
+  /** @default 5000 */
+  readonly refreshIntervalMs?: number;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /**
+   * While Redis is unavailable: `fallback` keeps protecting calls with the in-memory mirror,
+   * `fail-open` runs calls without the breaker, `fail-closed` rejects them with
+   * `StoreUnavailableError` (handed to the fallback function when there is one).
+   * @default 'fallback'
+   */
+  readonly onRedisUnavailable?: RedisOutagePolicy;
+}
+
+/** The seed's `fallback_func`: called instead of throwing when a call is rejected or fails. */
+export type FallbackFunction<TFallback> = (error: unknown) => TFallback | PromiseLike<TFallback>;
+
+/** Options of {@link CircuitBreakerRegistry}. */
+export interface CircuitBreakerRegistryOptions {
+  /** The connection manager. When it has not connected yet, the registry connects it. */
+  readonly redis: RedisConnectionManager;
+  /** @default 'circuit_breaker:' */
+  readonly keyPrefix?: string;
+  /** @default `${keyPrefix}events` */
+  readonly channel?: string;
+  /** @default 3_600_000 */
+  readonly ttlMs?: number;
+  /** See {@link CircuitBreakerStateManagerOptions.stateCheckIntervalMs}. @default 1000 */
+  readonly stateCheckIntervalMs?: number | null;
+  /** @default false */
+  readonly useClientTime?: boolean;
+  /**
+   * `cleanup()` disconnects the connection manager (the seed's "closes Redis connection").
+   * @default true
+   */
+  readonly closeRedisOnCleanup?: boolean;
+  /**
+   * How long `cleanup()` waits for calls in flight to settle before it aborts them.
+   * @default 5000
+   */
+  readonly cleanupGraceMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock & TimerProvider;
+}
+
+/** One circuit in {@link RegistryStatus}. */
+export interface CircuitStatusSummary {
+  readonly status: CircuitStatus;
+  readonly state: CircuitState;
+  readonly failureCount: number;
+  readonly successCount: number;
+  readonly lastFailureTime: number;
+  readonly lastSuccessTime: number;
+  readonly lastStateChange: number;
+  readonly openUntil: number;
+  readonly override: CircuitOverride | null;
+  readonly onRedisUnavailable: RedisOutagePolicy;
+}
+
+/** The seed's `get_registry_status()`, camelCased, plus each circuit's state and counts. */
+export interface RegistryStatus {
+  /** The connection manager's health: the seed's `connected`, `fallbackMode`, `poolSize` and more. */
+  readonly redisStatus: RedisHealthStatus;
+  readonly fallbackStatus: FallbackStatus;
+  readonly registeredCircuits: readonly string[];
+  readonly totalCircuits: number;
+  readonly circuits: Readonly<Record<string, CircuitStatusSummary>>;
+}
+
+/** Registry-wide events, one discriminated union. */
+export type RegistryEvent =
+  | ({ readonly type: 'state_change' } & StateChangeEvent)
+  | { readonly type: 'fallback_entered'; readonly reason: FallbackReason; readonly at: number }
+  | { readonly type: 'recovered'; readonly fallbackDurationMs: number; readonly at: number }
+  | ({ readonly type: 'reconciled' } & ReconciledEvent);
+
+export type { ReconcileTrigger };
+
+/** Options of one protected call. */
+export interface CallOptions {
+  /** Aborting it abandons the call (the outcome is ignored). */
+  readonly signal?: AbortSignal;
+}
+
+interface Entry {
+  readonly breaker: CircuitBreaker<unknown>;
+  readonly signature: Readonly<Record<string, unknown>>;
+  readonly outagePolicy: RedisOutagePolicy;
+  readonly fallback: FallbackFunction<unknown> | null;
+  readonly subscription: Disposable;
+}
+
+const OPTION_NAMES = new Set([
+  'redis',
+  'keyPrefix',
+  'channel',
+  'ttlMs',
+  'stateCheckIntervalMs',
+  'useClientTime',
+  'closeRedisOnCleanup',
+  'cleanupGraceMs',
+  'clock',
+]);
+const CONFIG_OPTION_NAMES = [
+  'callTimeoutMs',
+  'classifyError',
+  'classifyResult',
+  'recordIntervalMs',
+  'refreshIntervalMs',
+  'random',
+  'onRedisUnavailable',
+] as const;
+const noop = (): void => undefined;
+
+/** Everything that makes two registrations the same breaker, resolved with defaults. */
+function signatureOf(config: CircuitBreakerConfig, fallback: unknown): Record<string, unknown> {
+  const callTimeoutMs = config.callTimeoutMs ?? null;
+  const policyOptions: Record<string, unknown> = { ...config };
+  for (const key of CONFIG_OPTION_NAMES) delete policyOptions[key];
+  const policy = resolvePolicy(policyOptions as CircuitPolicyOptions, callTimeoutMs ?? 0);
+  return {
+    ...policy,
+    callTimeoutMs,
+    classifyError: config.classifyError ?? null,
+    classifyResult: config.classifyResult ?? null,
+    recordIntervalMs: config.recordIntervalMs ?? null,
+    refreshIntervalMs: config.refreshIntervalMs ?? null,
+    random: config.random ?? null,
+    onRedisUnavailable: config.onRedisUnavailable ?? 'fallback',
+    fallback: fallback ?? null,
+  };
+}
+
+/** Structural equality; functions by identity. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  if (keysA.length !== keysB.length) return false;
+  return keysA.every((key) =>
+    sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+  );
+}
+
+/**
+ * The seed's `CircuitBreakerRegistry`: every circuit breaker of a service, on one
+ * {@link CircuitBreakerStateManager} (Redis with a warm in-memory fallback).
+ *
+ * @example
+ * ```ts
+ * const registry = new CircuitBreakerRegistry({ redis: new RedisConnectionManager({ host: 'redis' }) });
+ * registry.registerCircuitBreaker('external_api', { failureThreshold: 5 }, () => ({ fallback: true }));
+ * const data = await registry.callWithCircuitBreaker('external_api', (signal) => fetch(url, { signal }));
+ * ```
+ */
+export class CircuitBreakerRegistry implements AsyncDisposable {
+  /** The state manager every breaker of this registry runs on. */
+  readonly stateManager: CircuitBreakerStateManager;
+  readonly #manager: RedisConnectionManager;
+  readonly #clock: Clock & TimerProvider;
+  readonly #entries = new Map<string, Entry>();
+  readonly #events = new Listeners<RegistryEvent>();
+  readonly #subscriptions: Array<{ dispose(): void }> = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #abort = new AbortController();
+  readonly #cleanupTasks = new Set<() => void>();
+  readonly #closeRedisOnCleanup: boolean;
+  readonly #cleanupGraceMs: number;
+  #cleanup: Promise<void> | null = null;
+
+  /** @throws {TypeError | RangeError} an option is invalid, naming it and the value. */
+  constructor(options: CircuitBreakerRegistryOptions) {
+    assertKnownKeys('options', assertObject('options', options), OPTION_NAMES);
+    if (options.closeRedisOnCleanup !== undefined && typeof options.closeRedisOnCleanup !== 'boolean') {
+      throw new TypeError(
+        `closeRedisOnCleanup must be a boolean, got ${JSON.stringify(options.closeRedisOnCleanup)}`,
+      );
+    }
+    this.#closeRedisOnCleanup = options.closeRedisOnCleanup ?? true;
+    this.#cleanupGraceMs = assertInteger('cleanupGraceMs', options.cleanupGraceMs ?? 5_000, 0, 600_000);
+    this.#clock = options.clock ?? systemClock;
+    const manager = options.redis;
+    // Connect before the state manager exists, so that it sees `connecting` and reconciles on success.
+    if (typeof manager === 'object' && manager !== null && manager.mode === 'idle') {
+      manager.connect().catch(noop);
+    }
+    this.stateManager = new CircuitBreakerStateManager({
+      redis: manager,
+      clock: this.#clock,
+      ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+      ...(options.channel === undefined ? {} : { channel: options.channel }),
+      ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+      ...(options.stateCheckIntervalMs === undefined
+        ? {}
+        : { stateCheckIntervalMs: options.stateCheckIntervalMs }),
+      ...(options.useClientTime === undefined ? {} : { useClientTime: options.useClientTime }),
+    });
+    this.#manager = manager;
+    const fromGlobal = (disposable: globalThis.Disposable) =>
+      toDisposable(() => disposable[Symbol.dispose]());
+    this.#subscriptions.push(
+      fromGlobal(
+        manager.onFallbackEntered(({ reason, at }) =>
+          this.#events.emit({ type: 'fallback_entered', reason, at }),
+        ),
+      ),
+      fromGlobal(
+        manager.onRecovered(({ fallbackDurationMs, at }) =>
+          this.#events.emit({ type: 'recovered', fallbackDurationMs, at }),
+        ),
+      ),
+      this.stateManager.onReconciled((event) => this.#events.emit({ type: 'reconciled', ...event })),
+    );
+  }
+
+  /** The connection manager (the seed's `redis_mgr`). */
+  get redis(): RedisConnectionManager {
+    return this.#manager;
+  }
+
+  #assertOpen(): void {
+    if (this.#cleanup !== null) throw new ClosedError('CircuitBreakerRegistry');
+  }
+
+  /**
+   * Registers a circuit breaker (the seed's `register_circuit_breaker`). Registering a name again
+   * with the same configuration (policy and options compared structurally, functions by identity)
+   * returns the same breaker.
+   * @throws {CircuitAlreadyRegisteredError} the name is registered with another configuration.
+   * @throws {InvalidCircuitNameError} the name is invalid.
+   * @throws {TypeError | RangeError} an option is invalid, naming it and the value.
+   */
+  registerCircuitBreaker<TFallback = never>(
+    name: string,
+    config: CircuitBreakerConfig = {},
+    fallback?: FallbackFunction<TFallback> | null,
+  ): CircuitBreaker<TFallback> {
+    this.#assertOpen();
+    validateCircuitName(name);
+    assertObject('config', config);
+    const outagePolicy = assertOneOf('onRedisUnavailable', config.onRedisUnavailable ?? 'fallback', [
+      'fallback',
+      'fail-open',
+      'fail-closed',
+    ] as const);
+    if (fallback != null) assertFunction('fallback', fallback);
+    const signature = signatureOf(config, fallback);
+    const existing = this.#entries.get(name);
+    if (existing !== undefined) {
+      const differing = Object.keys(signature).find(
+        (key) => !sameValue(signature[key], existing.signature[key]),
+      );
+      if (differing !== undefined) throw new CircuitAlreadyRegisteredError(name, differing);
+      return existing.breaker as CircuitBreaker<TFallback>;
+    }
+    const { onRedisUnavailable: _ignored, ...breakerConfig } = config;
+    const breaker = new CircuitBreaker<TFallback>({
+      ...(breakerConfig as Omit<CircuitBreakerOptions<TFallback>, 'name' | 'store'>),
+      name,
+      store: this.stateManager,
+      clock: this.#clock,
+      ...(fallback == null ? {} : { fallback }),
+      // The state manager never fails: it falls back to memory. Kept for a closed registry.
+      onStoreFailure: outagePolicy === 'fail-closed' ? 'fail-closed' : 'fail-open',
+    });
+    const subscription = breaker.onStateChange((event) =>
+      this.#events.emit({ type: 'state_change', ...event }),
+    );
+    this.#entries.set(name, {
+      breaker: breaker as CircuitBreaker<unknown>,
+      signature,
+      outagePolicy,
+      fallback: (fallback ?? null) as FallbackFunction<unknown> | null,
+      subscription,
+    });
+    return breaker;
+  }
+
+  /** Same as {@link registerCircuitBreaker}. */
+  register<TFallback = never>(
+    name: string,
+    config?: CircuitBreakerConfig,
+    fallback?: FallbackFunction<TFallback> | null,
+  ): CircuitBreaker<TFallback> {
+    return this.registerCircuitBreaker(name, config, fallback);
+  }
+
+  /** The registered breaker, or `undefined`. */
+  get(name: string): CircuitBreaker<unknown> | undefined {
+    return this.#entries.get(name)?.breaker;
+  }
+
+  /** Names of the registered circuits, in registration order. */
+  list(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /**
+   * Unregisters a breaker and closes it (its stored state stays: other instances may use it).
+   * @returns whether it was registered.
+   */
+  async remove(name: string): Promise<boolean> {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return false;
+    this.#entries.delete(name);
+    entry.subscription.dispose();
+    await entry.breaker.close();
+    return true;
+  }
+
+  #entry(name: string): Entry {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) throw new CircuitNotRegisteredError(name);
+    return entry;
+  }
+
+  /**
+   * Runs `fn` through the named breaker (the seed's `call_with_circuit_breaker`). When the call is
+   * rejected or fails and the breaker has a fallback function, its result is returned instead.
+   * @throws {CircuitNotRegisteredError} no breaker of that name is registered.
+   * @throws {CircuitOpenError} the circuit is open and there is no fallback function.
+   * @throws {StoreUnavailableError} Redis is unavailable and the circuit is `fail-closed`.
+   * @throws {ClosedError} `cleanup()` was called.
+   */
+  callWithCircuitBreaker<T, TFallback = never>(
+    name: string,
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options: CallOptions = {},
+  ): Promise<Awaited<T> | TFallback> {
+    if (this.#cleanup !== null) return Promise.reject(new ClosedError('CircuitBreakerRegistry'));
+    let entry: Entry;
+    try {
+      entry = this.#entry(name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal =
+      options.signal === undefined
+        ? this.#abort.signal
+        : AbortSignal.any([this.#abort.signal, options.signal]);
+    const call = this.#dispatch(entry, fn, signal) as Promise<Awaited<T> | TFallback>;
+    const settled = call.then(noop, noop);
+    this.#inFlight.add(settled);
+    settled.then(() => this.#inFlight.delete(settled));
+    return call;
+  }
+
+  #dispatch<T>(
+    entry: Entry,
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    if (entry.outagePolicy !== 'fallback' && !this.stateManager.redisAvailable) {
+      if (entry.outagePolicy === 'fail-open') return runUnprotected(fn, signal);
+      const error = new StoreUnavailableError(
+        `Circuit "${entry.breaker.name}" is fail-closed and Redis is unavailable`,
+      );
+      if (entry.fallback !== null) return Promise.resolve().then(() => entry.fallback?.(error));
+      return Promise.reject(error);
+    }
+    return entry.breaker.execute(fn, { signal });
+  }
+
+  /** Forces the circuit open across every instance until cleared, reset or `durationMs`. */
+  forceOpen(name: string, options: OverrideOptions = {}): Promise<CircuitStateData> {
+    return this.#entry(name).breaker.forceOpen(options);
+  }
+
+  /** Forces the circuit closed (calls pass, nothing is counted) across every instance. */
+  forceClosed(name: string, options: OverrideOptions = {}): Promise<CircuitStateData> {
+    return this.#entry(name).breaker.forceClosed(options);
+  }
+
+  /** Removes a manual override across every instance. */
+  clearOverride(name: string): Promise<CircuitStateData> {
+    return this.#entry(name).breaker.clearOverride();
+  }
+
+  /** Closes the circuit and clears counters, backoff, probes and any override, across every instance. */
+  reset(name: string): Promise<CircuitStateData> {
+    return this.#entry(name).breaker.reset();
+  }
+
+  /** The seed's `get_registry_status()`, plus each circuit's state and counts. */
+  async getRegistryStatus(): Promise<RegistryStatus> {
+    const redisStatus = await this.#manager.getHealthStatus();
+    const circuits: Record<string, CircuitStatusSummary> = {};
+    for (const [name, entry] of this.#entries) {
+      const data = entry.breaker.stateData;
+      circuits[name] = {
+        status: entry.breaker.status,
+        state: data.state,
+        failureCount: data.failureCount,
+        successCount: data.successCount,
+        lastFailureTime: data.lastFailureTime,
+        lastSuccessTime: data.lastSuccessTime,
+        lastStateChange: data.lastStateChange,
+        openUntil: data.openUntil,
+        override: data.override,
+        onRedisUnavailable: entry.outagePolicy,
+      };
+    }
+    const registeredCircuits = this.list();
+    return {
+      redisStatus,
+      fallbackStatus: this.stateManager.getFallbackStatus(),
+      registeredCircuits,
+      totalCircuits: registeredCircuits.length,
+      circuits,
+    };
+  }
+
+  /** Listens for registry-wide events: state changes, fallback entered, recovered, reconciled. */
+  onEvent(listener: (event: RegistryEvent) => void): Disposable {
+    return this.#events.add(listener);
+  }
+
+  /** Runs `task` when `cleanup()` starts (helpers use it to stop their loops). */
+  onCleanup(task: () => void): Disposable {
+    if (this.#cleanup !== null) {
+      task();
+      return toDisposable(noop);
+    }
+    this.#cleanupTasks.add(task);
+    return toDisposable(() => this.#cleanupTasks.delete(task));
+  }
+
+  /** Calls currently running through the registry. */
+  get inFlightCalls(): number {
+    return this.#inFlight.size;
+  }
+
+  /** `true` once `cleanup()` was called. */
+  get closed(): boolean {
+    return this.#cleanup !== null;
+  }
+
+  /**
+   * The seed's `cleanup()`: stops taking calls, lets calls in flight settle (aborting them after
+   * `cleanupGraceMs`), stops helper loops, expires old in-memory states, closes every breaker and
+   * the state manager, and disconnects Redis (unless `closeRedisOnCleanup` is false). Idempotent;
+   * afterwards nothing of the registry keeps the process alive.
+   */
+  cleanup(): Promise<void> {
+    this.#cleanup ??= this.#runCleanup();
+    return this.#cleanup;
+  }
+
+  async #runCleanup(): Promise<void> {
+    for (const task of [...this.#cleanupTasks]) {
+      try {
+        task();
+      } catch {
+        // A helper that fails to stop must not keep the registry open.
+      }
+    }
+    this.#cleanupTasks.clear();
+    if (this.#inFlight.size > 0) {
+      let timer: unknown;
+      const grace = new Promise<void>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, this.#cleanupGraceMs);
+      });
+      await Promise.race([Promise.all([...this.#inFlight]), grace]);
+      this.#clock.clearTimeout(timer);
+      if (this.#inFlight.size > 0) {
+        this.#abort.abort(new ClosedError('CircuitBreakerRegistry'));
+        await Promise.all([...this.#inFlight]);
+      }
+    }
+    this.stateManager.cleanupExpiredStates();
+    for (const entry of this.#entries.values()) entry.subscription.dispose();
+    await Promise.all([...this.#entries.values()].map((entry) => entry.breaker.close()));
+    await this.stateManager.close();
+    for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();
+    this.#events.clear();
+    if (this.#closeRedisOnCleanup) await this.#manager.disconnect();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.cleanup();
+  }
+}
+
+/** A fail-open call: no breaker, but still abandoned when the registry is cleaned up. */
+function runUnprotected<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => signal.removeEventListener('abort', onAbort);
+    try {
+      Promise.resolve(fn(signal)).then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (error: unknown) => {
+          done();
+          reject(error);
+        },
+      );
+    } catch (error) {
+      done();
+      reject(error);
+    }
+  });
+}

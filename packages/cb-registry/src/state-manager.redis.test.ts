@@ -1,0 +1,161 @@
+import { type CircuitStateData, createInitialState, resolvePolicy } from '@xnai/cb-core';
+import { RedisConnectionManager } from '@xnai/cb-redis-connection';
+import { RedisStateStore } from '@xnai/cb-store-redis';
+import { type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CircuitBreakerStateManager, type ReconciledEvent } from './state-manager.js';
+
+const FAST = {
+  operationTimeoutMs: 100,
+  fallbackProbeIntervalMs: 50,
+  recoveryThreshold: 2,
+  reconnectMaxDelayMs: 100,
+  connectionTimeoutMs: 1_000,
+};
+const policy = resolvePolicy({ failureThreshold: 3, openTimeoutMs: 60_000 });
+
+describe('CircuitBreakerStateManager against a real Redis', () => {
+  let server: RedisServer;
+  let observer: Redis;
+  let manager: RedisConnectionManager;
+  let stateManager: CircuitBreakerStateManager;
+  let prefix: string;
+  let counter = 0;
+
+  beforeAll(async () => {
+    server = await startRedis({ controllable: true });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const start = async (): Promise<void> => {
+    prefix = `sm${++counter}:`;
+    manager = new RedisConnectionManager({ url: server.url, ...FAST });
+    await manager.connect();
+    stateManager = new CircuitBreakerStateManager({
+      redis: manager,
+      keyPrefix: prefix,
+      stateCheckIntervalMs: 100,
+    });
+    await stateManager.redisStore.whenSubscribed();
+    observer = new Redis(server.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    await observer.connect();
+  };
+  afterEach(async () => {
+    await stateManager?.close();
+    await manager?.disconnect();
+    observer?.disconnect();
+  });
+  const inRedis = (name: string) =>
+    new RedisStateStore({ redis: observer, keyPrefix: prefix }).getState(name);
+
+  it('keeps the seed semantics of set, get, delete and list, mirroring what Redis returned', async () => {
+    await start();
+    const data: CircuitStateData = {
+      ...createInitialState(Date.now()),
+      successCount: 5,
+      lastSuccessTime: Date.now(),
+    };
+    expect(await stateManager.setState('my_circuit', data)).toBe(true);
+    expect(await stateManager.getState('my_circuit')).toMatchObject({ state: 'closed', successCount: 5 });
+    expect((await inRedis('my_circuit'))?.successCount).toBe(5);
+    expect((await stateManager.memoryStore.getState('my_circuit'))?.successCount).toBe(5);
+    await stateManager.record('other', [{ kind: 'failure' }], policy);
+    expect([...(await stateManager.getAllStates()).keys()].sort()).toEqual(['my_circuit', 'other']);
+    expect(stateManager.getFallbackStatus()).toEqual({
+      fallbackStatesCount: 0,
+      fallbackStates: [],
+      mirroredStatesCount: 2,
+    });
+    expect(await stateManager.deleteState('my_circuit')).toBe(true);
+    expect(await stateManager.getState('my_circuit')).toBeUndefined();
+    expect(await stateManager.memoryStore.getState('my_circuit')).toBeUndefined();
+    expect(await inRedis('my_circuit')).toBeUndefined();
+  });
+
+  it('serves from the warm mirror while Redis is down and merges back on its return', async () => {
+    await start();
+    // Opened by another instance: the push alone puts it in this instance's mirror.
+    const other = new RedisStateStore({ redis: observer, keyPrefix: prefix });
+    await other.override('pushed', { mode: 'forced_open', reason: 'incident' }, policy);
+    await waitFor(
+      async () => (await stateManager.memoryStore.getState('pushed'))?.override?.mode === 'forced_open',
+    );
+    await stateManager.record('counted', [{ kind: 'failure' }], policy);
+
+    const reconciled: ReconciledEvent[] = [];
+    stateManager.onReconciled((event) => reconciled.push(event));
+    await server.kill();
+    await waitFor(() => manager.fallbackMode, { timeoutMs: 2_000 });
+
+    const started = performance.now();
+    const counted = await stateManager.record('counted', [{ kind: 'failure' }, { kind: 'failure' }], policy);
+    const outageWriteMs = performance.now() - started;
+    expect(outageWriteMs).toBeLessThan(FAST.operationTimeoutMs + 20);
+    expect(counted.state).toBe('open');
+    expect((await stateManager.getState('pushed'))?.override?.mode).toBe('forced_open');
+    expect(await stateManager.setState('written', createInitialState(Date.now()))).toBe(false);
+    expect(stateManager.getFallbackStatus().fallbackStates).toEqual(['counted', 'written']);
+
+    await server.restart(); // empty: no persistence
+    const back = performance.now();
+    await waitFor(async () => (await inRedis('counted'))?.state === 'open', { timeoutMs: 5_000 });
+    const reconcileMs = performance.now() - back;
+    await waitFor(async () => (await inRedis('pushed'))?.override?.mode === 'forced_open', {
+      timeoutMs: 2_000,
+    });
+    expect(await inRedis('written')).toBeDefined();
+    await waitFor(() => stateManager.getFallbackStatus().fallbackStatesCount === 0);
+    expect(reconciled.some((event) => event.reseeded >= 3)).toBe(true);
+    console.log(
+      `[figures] state manager: outage write ${outageWriteMs.toFixed(2)} ms; reconciled into restarted-empty Redis ${Math.round(reconcileMs)} ms after restart`,
+    );
+    expect(reconcileMs).toBeLessThan(2_000);
+  });
+
+  it('never lets a stale fallback copy overwrite a newer Redis state', async () => {
+    await start();
+    await stateManager.record(
+      'contested',
+      [{ kind: 'failure' }, { kind: 'failure' }, { kind: 'failure' }],
+      policy,
+    );
+    expect((await inRedis('contested'))?.state).toBe('open');
+    await server.pause();
+    await waitFor(() => manager.fallbackMode, { timeoutMs: 2_000 });
+    // This instance keeps counting in memory: the circuit is now pending reconciliation.
+    await stateManager.record('contested', [{ kind: 'failure' }], policy);
+    expect(stateManager.getFallbackStatus().fallbackStates).toEqual(['contested']);
+    await server.resume();
+    // Meanwhile another instance closes it (newer transition), while this one counts in memory.
+    const other = new RedisStateStore({ redis: observer, keyPrefix: prefix });
+    const closed = await other.reset('contested', policy);
+    await waitFor(() => manager.isConnected, { timeoutMs: 3_000 });
+    await stateManager.reconcile();
+    const final = await inRedis('contested');
+    expect(final?.state).toBe('closed');
+    expect(final?.version).toBeGreaterThanOrEqual(closed.version);
+    expect((await stateManager.memoryStore.getState('contested'))?.state).toBe('closed');
+  });
+
+  it('re-seeds open circuits after FLUSHALL by itself', async () => {
+    await start();
+    await stateManager.record(
+      'flushed',
+      [{ kind: 'failure' }, { kind: 'failure' }, { kind: 'failure' }],
+      policy,
+    );
+    await waitFor(async () => (await stateManager.memoryStore.getState('flushed'))?.state === 'open');
+    await observer.flushall();
+    const flushedAt = performance.now();
+    await waitFor(async () => (await inRedis('flushed'))?.state === 'open', { timeoutMs: 3_000 });
+    console.log(
+      `[figures] state manager: open circuit re-seeded ${Math.round(performance.now() - flushedAt)} ms after FLUSHALL (check every 100 ms)`,
+    );
+  });
+});
