@@ -1,6 +1,5 @@
 import {
   type CallOutcome,
-  type CircuitPolicyOptions,
   type CircuitStateChange,
   type CircuitStateData,
   type CircuitStateStore,
