@@ -330,6 +330,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       fallback: (fallback ?? null) as FallbackFunction<unknown> | null,
       subscription,
     });
+    // Load the view and subscribe now, so status and pushed changes are current before the first call.
+    breaker.refresh().catch(noop);
     return breaker;
   }
 

@@ -80,7 +80,10 @@ export interface FallbackStatus {
 export interface ReconciledEvent {
   /** Circuits whose state was written to Redis (merged or re-seeded). */
   readonly merged: number;
-  /** Of those, circuits changed on both sides (in memory during the outage and in Redis meanwhile). */
+  /**
+   * Circuits changed on both sides (in memory during the outage and in Redis meanwhile), resolved by
+   * the merge rules whether or not that meant a write.
+   */
   readonly conflicting: number;
   /** Of those, circuits Redis had lost and that were written back from memory. */
   readonly reseeded: number;
@@ -638,10 +641,10 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
         if (name === undefined || this.#closed) return;
         try {
           const outcome = await this.#reconcileOne(name);
-          if (outcome === 'unchanged') continue;
+          if (outcome.conflict) conflicting += 1;
+          if (!outcome.written) continue;
           written.push(name);
-          if (outcome === 'conflict') conflicting += 1;
-          if (outcome === 'reseeded') reseeded += 1;
+          if (outcome.reseeded) reseeded += 1;
         } catch {
           failed += 1;
           if (!this.#manager.isConnected) {
@@ -670,40 +673,42 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     }
   }
 
-  async #reconcileOne(name: string): Promise<'unchanged' | 'merged' | 'conflict' | 'reseeded'> {
+  async #reconcileOne(name: string): Promise<{ written: boolean; conflict: boolean; reseeded: boolean }> {
     for (let attempt = 0; attempt < MAX_MERGE_ATTEMPTS; attempt++) {
       const pending = this.#pending.has(name);
       const base = this.#pending.get(name) ?? 0;
       const stored = await this.#bounded(this.#redis.getState(name));
       const mirrored = await this.#mirror.getState(name);
+      // Changed on both sides: in memory during the outage, and in Redis since this instance last saw it.
+      const conflict = pending && stored !== undefined && stored.version !== base;
       // Untouched circuits: the mirror is only an older copy of Redis, which wins; Redis lost it: re-seed.
       const merged = pending ? mergeStates(stored, mirrored) : (stored ?? mirrored);
       if (merged === undefined) {
         this.#pending.delete(name);
-        return 'unchanged';
+        return { written: false, conflict: false, reseeded: false };
       }
       if (stored !== undefined && sameStateContent(merged, stored)) {
-        this.#settle(name, stored, false);
-        return 'unchanged';
+        // Redis already holds the outcome (it won): views that missed pushes meanwhile catch up.
+        this.#settle(name, stored);
+        return { written: false, conflict, reseeded: false };
       }
       const result = await this.#bounded(this.#redis.compareAndSet(name, stored?.version ?? 0, merged));
       if (result.written && result.state !== undefined) {
         // Only if nothing changed the mirror meanwhile; otherwise merge again with that too.
         if (this.#pending.has(name) && this.#mirrorVersions.get(name) !== mirrored?.version) continue;
-        this.#settle(name, result.state, true);
-        if (stored === undefined) return 'reseeded';
-        return pending && stored.version !== base ? 'conflict' : 'merged';
+        this.#settle(name, result.state);
+        return { written: true, conflict, reseeded: stored === undefined };
       }
     }
     throw new StoreUnavailableError(`Circuit "${name}" kept changing while it was reconciled`);
   }
 
-  /** Redis now holds the reconciled state: the mirror takes it and subscribers hear of it. */
-  #settle(name: string, data: CircuitStateData, announce: boolean): void {
+  /** Redis now holds the reconciled state: the mirror takes it and subscribers (breaker views) hear of it. */
+  #settle(name: string, data: CircuitStateData): void {
     this.#pending.delete(name);
     this.#redisVersions.set(name, data.version);
     this.#putInMirror(name, data);
-    if (announce) this.#emit({ name, version: data.version, state: data, transition: null });
+    this.#emit({ name, version: data.version, state: data, transition: null });
   }
 
   // ------------------------------------------------------------------------------------------
