@@ -12,7 +12,9 @@ import { CircuitBreakerRegistry } from './registry.js';
 import { callWithTieredFallback } from './tiered-fallback.js';
 
 /** A registry whose Redis never answers (nothing listens on port 1): everything runs on the mirror. */
-async function offlineRegistry(options: { cleanupGraceMs?: number } = {}): Promise<CircuitBreakerRegistry> {
+async function offlineRegistry(
+  options: { cleanupGraceMs?: number; closeRedisOnCleanup?: boolean } = {},
+): Promise<CircuitBreakerRegistry> {
   const redis = new RedisConnectionManager({ port: 1, connectionTimeoutMs: 200 });
   return new CircuitBreakerRegistry({ redis, stateCheckIntervalMs: null, ...options });
 }
@@ -145,11 +147,13 @@ describe('helpers', () => {
   afterEach(async () => {
     vi.useRealTimers();
     await registry?.cleanup();
+    await registry?.redis.disconnect();
   });
 
   it('runs the cleanup loop on its interval and stops it on cleanup', async () => {
+    // The connection manager's own timers stay real; only the helper's loop runs on fake time.
+    registry = await offlineRegistry({ closeRedisOnCleanup: false });
     vi.useFakeTimers();
-    registry = await offlineRegistry();
     const spy = vi.spyOn(registry.stateManager, 'cleanupExpiredStates');
     const runs: number[] = [];
     startCleanupLoop(registry, { intervalMs: 1_000, onCleanup: (removed) => runs.push(removed) });
@@ -159,12 +163,13 @@ describe('helpers', () => {
     const calls = spy.mock.calls.length;
     await vi.advanceTimersByTimeAsync(5_000);
     expect(spy.mock.calls.length).toBe(calls);
-    expect(vi.getTimerCount()).toBe(0);
+    expect(runs).toHaveLength(3);
   });
 
   it('reports fallback status on every check', async () => {
+    // The connection manager's own timers stay real; only the helper's loop runs on fake time.
+    registry = await offlineRegistry({ closeRedisOnCleanup: false });
     vi.useFakeTimers();
-    registry = await offlineRegistry();
     const alerts: FallbackAlert[] = [];
     const monitor = monitorFallback(registry, { intervalMs: 60_000, onAlert: (alert) => alerts.push(alert) });
     await vi.advanceTimersByTimeAsync(60_001);
