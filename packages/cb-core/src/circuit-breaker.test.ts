@@ -323,6 +323,32 @@ describe('CircuitBreaker', () => {
     expect(breaker.stateData.failureCount).toBe(3);
   });
 
+  it('does not let a read that raced with its own failures undo them', async () => {
+    const breaker = make({ failureThreshold: 2 });
+    await breaker.execute(ok);
+    store.latencyMs = 100;
+    // A slow refresh goes out while the store still has nothing; the failures are written before it returns.
+    const refreshed = breaker.refresh();
+    store.latencyMs = 0;
+    await failTimes(breaker, 2);
+    await settle();
+    expect(store.states.get('payments')?.state).toBe('open');
+    expect(breaker.status).toBe('open');
+    await vi.advanceTimersByTimeAsync(100);
+    await refreshed;
+    expect(breaker.status).toBe('open');
+    await expect(breaker.execute(ok)).rejects.toBeInstanceOf(CircuitOpenError);
+  });
+
+  it('takes an absent circuit from a read that raced with nothing (expired or deleted)', async () => {
+    const breaker = make({ failureThreshold: 1 });
+    await failTimes(breaker, 1);
+    await settle();
+    store.states.delete('payments');
+    await breaker.refresh();
+    expect(breaker.status).toBe('closed');
+  });
+
   it('refreshes its view from the store as a backstop after refreshIntervalMs', async () => {
     const breaker = make({ refreshIntervalMs: 1_000, failureThreshold: 1 });
     await breaker.execute(ok);

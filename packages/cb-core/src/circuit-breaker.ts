@@ -200,6 +200,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #heldBack: CircuitStateData | null = null;
   #heldBackReason: StateChangeEvent['reason'] | null = null;
   #inFlight = 0;
+  /** Counts what changed the view (local outcomes, write replies, pushes), so a read can tell it raced. */
+  #viewChanges = 0;
   readonly #writes = new Set<Promise<void>>();
   #loaded = false;
   #loading: Promise<void> | null = null;
@@ -558,6 +560,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 
   #setView(data: CircuitStateData, reason: StateChangeEvent['reason'] | null, at?: number): void {
+    this.#viewChanges += 1;
     const from = storedStatus(this.#view);
     this.#view = data;
     const to = storedStatus(data);
@@ -581,8 +584,9 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     this.#loading ??= (async () => {
       this.#subscription = this.#store.subscribe((change) => this.#onPush(change), { name: this.name });
       try {
+        const issued = this.#viewChanges;
         const data = await this.#store.getState(this.name);
-        if (data !== undefined) this.#applyConfirmed(data, null);
+        if (data !== undefined) this.#applyRead(data, issued);
         else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
       } catch (error) {
         this.#errorListeners.emit({ name: this.name, operation: 'load', error });
@@ -597,10 +601,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (this.#refreshing) return;
     this.#refreshing = true;
     this.#lastRefresh = now;
+    const issued = this.#viewChanges;
     this.#store.getState(this.name).then(
       (data) => {
         this.#refreshing = false;
-        if (data !== undefined) this.#applyConfirmed(data, null);
+        this.#applyRead(data, issued);
       },
       (error: unknown) => {
         this.#refreshing = false;
@@ -613,9 +618,25 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   async refresh(): Promise<CircuitStateData> {
     if (!this.#loaded) await this.#load();
     this.#lastRefresh = this.#clock.now();
+    const issued = this.#viewChanges;
     const data = await this.#store.getState(this.name);
-    this.#applyConfirmed(data ?? null, null);
+    this.#applyRead(data, issued);
     return this.#view;
+  }
+
+  /**
+   * Applies what a read returned. A read issued before the view last changed (a local outcome, a
+   * write's reply, a push) may predate that change: then only strictly newer data is taken, and an
+   * absent circuit is not taken at all.
+   */
+  #applyRead(data: CircuitStateData | undefined, issued: number): void {
+    const raced = this.#viewChanges !== issued;
+    if (data === undefined) {
+      if (!raced && this.#inFlight === 0) this.#applyConfirmed(null, null);
+      return;
+    }
+    if (raced && data.version <= this.#confirmedVersion) return;
+    this.#applyConfirmed(data, null);
   }
 
   #reject(reason: RejectionReason, retryAt: number | null): Promise<TFallback> {

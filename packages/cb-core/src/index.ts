@@ -1,3 +1,4 @@
+export { ChangeListeners } from './change-listeners.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,

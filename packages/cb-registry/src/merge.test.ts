@@ -6,34 +6,44 @@ import { mergeStates, sameStateContent } from './merge.js';
 const time = fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_020 });
 
 const overrideArbitrary: fc.Arbitrary<CircuitOverride | null> = fc.option(
-  fc.record({
-    mode: fc.constantFrom('forced_open' as const, 'forced_closed' as const),
-    reason: fc.option(fc.constantFrom('maintenance', 'incident', ''), { nil: null }),
-    expiresAt: fc.option(time, { nil: null }),
-    setAt: time,
-  }),
+  fc.record(
+    {
+      mode: fc.constantFrom('forced_open' as const, 'forced_closed' as const),
+      reason: fc.option(fc.constantFrom('maintenance', 'incident', ''), { nil: null }),
+      expiresAt: fc.option(time, { nil: null }),
+      setAt: time,
+      // Stored data has ordinary prototypes; null-prototype objects would only trip toEqual.
+    },
+    { noNullPrototype: true },
+  ),
   { nil: null },
 );
 
 const stateArbitrary: fc.Arbitrary<CircuitStateData> = fc
-  .record({
-    state: fc.constantFrom('closed' as const, 'open' as const, 'half_open' as const),
-    failureCount: fc.integer({ min: 0, max: 6 }),
-    successCount: fc.integer({ min: 0, max: 3 }),
-    lastFailureTime: time,
-    lastSuccessTime: time,
-    lastStateChange: time,
-    version: fc.integer({ min: 0, max: 5 }),
-    consecutiveOpens: fc.integer({ min: 0, max: 3 }),
-    openUntil: time,
-    halfOpenRound: fc.integer({ min: 0, max: 3 }),
-    override: overrideArbitrary,
-    probeIds: fc.uniqueArray(fc.constantFrom('a.1', 'b.2', 'c.3'), { maxLength: 2 }),
-    window: fc.oneof(
-      fc.constant({ kind: 'none' as const }),
-      fc.record({ kind: fc.constant('count' as const), outcomes: fc.stringMatching(/^[sfSF]{0,4}$/) }),
-    ),
-  })
+  .record(
+    {
+      state: fc.constantFrom('closed' as const, 'open' as const, 'half_open' as const),
+      failureCount: fc.integer({ min: 0, max: 6 }),
+      successCount: fc.integer({ min: 0, max: 3 }),
+      lastFailureTime: time,
+      lastSuccessTime: time,
+      lastStateChange: time,
+      version: fc.integer({ min: 0, max: 5 }),
+      consecutiveOpens: fc.integer({ min: 0, max: 3 }),
+      openUntil: time,
+      halfOpenRound: fc.integer({ min: 0, max: 3 }),
+      override: overrideArbitrary,
+      probeIds: fc.uniqueArray(fc.constantFrom('a.1', 'b.2', 'c.3'), { maxLength: 2 }),
+      window: fc.oneof(
+        fc.constant({ kind: 'none' as const }),
+        fc.record(
+          { kind: fc.constant('count' as const), outcomes: fc.stringMatching(/^[sfSF]{0,4}$/) },
+          { noNullPrototype: true },
+        ),
+      ),
+    },
+    { noNullPrototype: true },
+  )
   .map(({ probeIds, ...rest }) => ({
     schemaVersion: 1 as const,
     ...rest,

@@ -6,6 +6,7 @@ import {
   assertObject,
   assertStateData,
   type CallOutcome,
+  ChangeListeners,
   type CircuitPolicy,
   type CircuitStateChange,
   type CircuitStateData,
@@ -118,7 +119,6 @@ const OPTION_NAMES = new Set([
   'useClientTime',
   'clock',
 ]);
-const ALL = Symbol('all circuits');
 const MAX_MERGE_ATTEMPTS = 5;
 const PENDING_RECONCILE_DELAY_MS = 100;
 /** Circuits reconciled at once. */
@@ -170,7 +170,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #pending = new Map<string, number>();
   /** Last Redis version the mirror took per circuit. */
   readonly #redisVersions = new Map<string, number>();
-  readonly #listeners = new Map<string | typeof ALL, Listeners<CircuitStateChange>>();
+  readonly #listeners = new ChangeListeners();
   readonly #reconciledListeners = new Listeners<ReconciledEvent>();
   readonly #subscriptions: Array<{ dispose(): void }> = [];
   readonly #markerKey: string;
@@ -357,8 +357,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   }
 
   #emit(change: CircuitStateChange): void {
-    this.#listeners.get(change.name)?.emit(change);
-    this.#listeners.get(ALL)?.emit(change);
+    this.#listeners.emit(change);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -569,18 +568,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   /** Delivers changes pushed by Redis, and transitions made in memory during an outage. */
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
-    const key = options.name === undefined ? ALL : validateCircuitName(options.name);
-    let listeners = this.#listeners.get(key);
-    if (listeners === undefined) {
-      listeners = new Listeners();
-      this.#listeners.set(key, listeners);
-    }
-    const registered = listeners;
-    const subscription = registered.add(listener);
-    return toDisposable(() => {
-      subscription.dispose();
-      if (registered.size === 0 && this.#listeners.get(key) === registered) this.#listeners.delete(key);
-    });
+    return this.#listeners.subscribe(listener, options);
   }
 
   /** Listens for finished reconciliations. */

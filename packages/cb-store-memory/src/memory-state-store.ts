@@ -6,6 +6,7 @@ import {
   assertObject,
   assertStateData,
   type CallOutcome,
+  ChangeListeners,
   type CircuitEvent,
   type CircuitPolicy,
   type CircuitStateChange,
@@ -14,13 +15,11 @@ import {
   type Clock,
   ClosedError,
   type Disposable,
-  Listeners,
   type OverrideRequest,
   type SubscribeOptions,
   systemClock,
   type TimerHandle,
   type TimerProvider,
-  toDisposable,
   transition,
   validateCircuitName,
 } from '@xnai/cb-core';
@@ -57,7 +56,6 @@ interface Entry {
 }
 
 const OPTION_NAMES = new Set(['ttlMs', 'cleanupIntervalMs', 'clock']);
-const ALL = Symbol('all circuits');
 
 /**
  * Circuit state in this process: a `Map` of circuits, each changed under its own mutex, expiring a
@@ -77,7 +75,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   readonly #clock: Clock & TimerProvider;
   readonly #entries = new Map<string, Entry>();
   readonly #mutexes = new Map<string, Mutex>();
-  readonly #listeners = new Map<string | typeof ALL, Listeners<CircuitStateChange>>();
+  readonly #listeners = new ChangeListeners();
   #cleanupTimer: TimerHandle | null = null;
   readonly #cleanupIntervalMs: number | null;
   #closed = false;
@@ -131,8 +129,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   #publish(change: CircuitStateChange): void {
-    this.#listeners.get(change.name)?.emit(change);
-    this.#listeners.get(ALL)?.emit(change);
+    this.#listeners.emit(change);
   }
 
   /** Applies one event under the circuit's mutex, writes and announces the result. */
@@ -245,18 +242,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
 
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
-    const key = options.name === undefined ? ALL : validateCircuitName(options.name);
-    let listeners = this.#listeners.get(key);
-    if (listeners === undefined) {
-      listeners = new Listeners();
-      this.#listeners.set(key, listeners);
-    }
-    const registered = listeners;
-    const subscription = registered.add(listener);
-    return toDisposable(() => {
-      subscription.dispose();
-      if (registered.size === 0 && this.#listeners.get(key) === registered) this.#listeners.delete(key);
-    });
+    return this.#listeners.subscribe(listener, options);
   }
 
   /**

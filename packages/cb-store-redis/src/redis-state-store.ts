@@ -8,6 +8,7 @@ import {
   assertObject,
   assertStateData,
   type CallOutcome,
+  ChangeListeners,
   type CircuitPolicy,
   type CircuitStateChange,
   type CircuitStateData,
@@ -23,7 +24,6 @@ import {
   type SubscribeOptions,
   systemClock,
   type TransitionReason,
-  toDisposable,
   validateCircuitName,
 } from '@xnai/cb-core';
 import { decodeState, encodePolicy, encodeState, LEASE_ID, toRecord } from './codec.js';
@@ -117,7 +117,8 @@ const OPTION_NAMES = new Set([
   'useClientTime',
   'scanCount',
 ]);
-const ALL = Symbol('all circuits');
+/** Longest a write waits for a pending subscription to come up. */
+const SUBSCRIPTION_WAIT_MS = 250;
 /** Bounds used to clamp reads that have no policy at hand. */
 const READ_LIMITS = { maxOpenTimeoutMs: 365 * 86_400_000, probeLeaseMs: 365 * 86_400_000 };
 /** Decoding data the script itself returned: no clamping. */
@@ -185,7 +186,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   /** Time as Redis judges it: the local clock corrected by the learned offset. */
   readonly clock: Clock;
   readonly #scanCount: number;
-  readonly #listeners = new Map<string | typeof ALL, Listeners<CircuitStateChange>>();
+  readonly #listeners = new ChangeListeners();
   readonly #corruptListeners = new Listeners<CorruptStateEvent>();
   #channelSubscription: Disposable | null = null;
   #resyncSubscription: Disposable | null = null;
@@ -236,7 +237,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       throw new TypeError(`useClientTime must be a boolean, got ${JSON.stringify(options.useClientTime)}`);
     }
     this.#useClientTime = options.useClientTime ?? false;
-    this.clock = this.#useClientTime ? clock : { now: () => clock.now() + this.#offsetMs };
+    this.clock = this.#useClientTime ? clock : { now: () => Math.floor(clock.now() + this.#offsetMs) };
   }
 
   #key(name: string): string {
@@ -330,7 +331,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     await Promise.race([
       this.#subscribed,
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 1_000);
+        timer = setTimeout(resolve, SUBSCRIPTION_WAIT_MS);
         timer.unref();
       }),
     ]);
@@ -541,19 +542,9 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
 
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
-    const key = options.name === undefined ? ALL : validateCircuitName(options.name);
-    let listeners = this.#listeners.get(key);
-    if (listeners === undefined) {
-      listeners = new Listeners();
-      this.#listeners.set(key, listeners);
-    }
-    const registered = listeners;
-    const subscription = registered.add(listener);
+    const subscription = this.#listeners.subscribe(listener, options);
     this.#ensureChannel();
-    return toDisposable(() => {
-      subscription.dispose();
-      if (registered.size === 0 && this.#listeners.get(key) === registered) this.#listeners.delete(key);
-    });
+    return subscription;
   }
 
   #ensureChannel(): void {
@@ -581,7 +572,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
         this.#subscribedPending = false;
         return;
       }
-      this.#link.run((client) => client.publish(this.channel, hello)).catch(() => undefined);
+      // Redis unreachable: nobody waits for a subscription that cannot come up yet.
+      this.#link
+        .run((client) => client.publish(this.channel, hello))
+        .catch(() => {
+          this.#subscribedPending = false;
+        });
       setTimeout(publish, 25).unref();
     };
     publish();
@@ -596,8 +592,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   #emit(change: CircuitStateChange): void {
-    this.#listeners.get(change.name)?.emit(change);
-    this.#listeners.get(ALL)?.emit(change);
+    this.#listeners.emit(change);
   }
 
   #onMessage(message: string): void {
@@ -642,8 +637,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
 
   /** After a reconnect, pushed changes may have been missed: re-read every circuit listened to by name. */
   async #resync(): Promise<void> {
-    for (const key of [...this.#listeners.keys()]) {
-      if (key === ALL || this.#closed) continue;
+    for (const key of this.#listeners.names()) {
+      if (this.#closed) return;
       try {
         const state = await this.getState(key);
         if (state === undefined) continue;

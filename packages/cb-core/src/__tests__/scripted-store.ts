@@ -57,7 +57,9 @@ export class ScriptedStore implements CircuitStateStore {
   }
 
   getState(name: string): Promise<CircuitStateData | undefined> {
-    return this.#io('getState', () => this.states.get(name));
+    // The server answers from the state it has when the read arrives; only the reply is delayed.
+    const snapshot = this.states.get(name);
+    return this.#io('getState', () => snapshot);
   }
   setState(name: string, data: CircuitStateData): Promise<boolean> {
     return this.#io('setState', () => {
