@@ -1,16 +1,11 @@
 import { type CircuitStateChange, resolvePolicy } from '@xnai/cb-core';
-import { type RedisServer, startRedis } from '@xnai/test-utils';
+import { percentile, type RedisServer, startRedis } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type Worker } from './__fixtures__/workers.js';
 import { RedisStateStore } from './redis-state-store.js';
 
 const KEY_PREFIX = 'fleet:';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
 
 describe('a breaker shared by several processes through Redis', () => {
   let server: RedisServer;

@@ -1,5 +1,6 @@
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { getFreePort } from './free-port.js';
+export { type IpcWorker, percentile, startIpcWorker } from './ipc-worker.js';
 export {
   hasContainerRuntime,
   type RedisBackend,
