@@ -30,6 +30,7 @@ import { CircuitAlreadyRegisteredError } from './errors/circuit-already-register
 import { CircuitNotRegisteredError } from './errors/circuit-not-registered-error.js';
 import {
   CircuitBreakerStateManager,
+  type CircuitBreakerStateManagerOptions,
   type FallbackStatus,
   type ReconciledEvent,
   type ReconcileTrigger,
@@ -71,20 +72,12 @@ export interface CircuitBreakerConfig extends CircuitPolicyOptions {
 /** The seed's `fallback_func`: called instead of throwing when a call is rejected or fails. */
 export type FallbackFunction<TFallback> = (error: unknown) => TFallback | PromiseLike<TFallback>;
 
-/** Options of {@link CircuitBreakerRegistry}. */
-export interface CircuitBreakerRegistryOptions {
-  /** The connection manager. When it has not connected yet, the registry connects it. */
-  readonly redis: RedisConnectionManager;
-  /** @default 'circuit_breaker:' */
-  readonly keyPrefix?: string;
-  /** @default `${keyPrefix}events` */
-  readonly channel?: string;
-  /** @default 3_600_000 */
-  readonly ttlMs?: number;
-  /** See {@link CircuitBreakerStateManagerOptions.stateCheckIntervalMs}. @default 1000 */
-  readonly stateCheckIntervalMs?: number | null;
-  /** @default false */
-  readonly useClientTime?: boolean;
+/**
+ * Options of {@link CircuitBreakerRegistry}: those of the {@link CircuitBreakerStateManager} it runs
+ * its breakers on (connection manager, key prefix, channel, TTL, state check, time source, clock),
+ * plus its own. When the connection manager has not connected yet, the registry connects it.
+ */
+export interface CircuitBreakerRegistryOptions extends CircuitBreakerStateManagerOptions {
   /**
    * `cleanup()` disconnects the connection manager (the seed's "closes Redis connection").
    * @default true
@@ -95,8 +88,6 @@ export interface CircuitBreakerRegistryOptions {
    * @default 5000
    */
   readonly cleanupGraceMs?: number;
-  /** @default systemClock */
-  readonly clock?: Clock & TimerProvider;
 }
 
 /** One circuit in {@link RegistryStatus}. */
@@ -241,17 +232,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     if (typeof manager === 'object' && manager !== null && manager.mode === 'idle') {
       manager.connect().catch(noop);
     }
-    this.stateManager = new CircuitBreakerStateManager({
-      redis: manager,
-      clock: this.#clock,
-      ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
-      ...(options.channel === undefined ? {} : { channel: options.channel }),
-      ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
-      ...(options.stateCheckIntervalMs === undefined
-        ? {}
-        : { stateCheckIntervalMs: options.stateCheckIntervalMs }),
-      ...(options.useClientTime === undefined ? {} : { useClientTime: options.useClientTime }),
-    });
+    const { closeRedisOnCleanup: _close, cleanupGraceMs: _grace, ...stateManagerOptions } = options;
+    this.stateManager = new CircuitBreakerStateManager({ ...stateManagerOptions, clock: this.#clock });
     this.#manager = manager;
     const fromGlobal = (disposable: globalThis.Disposable) =>
       toDisposable(() => disposable[Symbol.dispose]());
