@@ -201,6 +201,29 @@ describe('CircuitBreaker', () => {
     expect(breaker.status).toBe('open');
   });
 
+  it('takes the same decisions on its hot path once loaded: values, thenables, throws, ignored errors', async () => {
+    const breaker = make<string>({
+      failureThreshold: 2,
+      classifyError: (error) => ((error as Error).message === 'not found' ? 'ignored' : 'failure'),
+      fallback: () => 'fallback',
+    });
+    await breaker.execute(ok);
+    const thenable = { then: (resolve: (value: string) => void) => resolve('from a thenable') };
+    await expect(breaker.execute(() => thenable)).resolves.toBe('from a thenable');
+    await expect(breaker.execute(() => 'plain value')).resolves.toBe('plain value');
+    await expect(breaker.execute(() => Promise.reject(new Error('not found')))).rejects.toThrow('not found');
+    expect(breaker.stateData.failureCount).toBe(0);
+    await expect(
+      breaker.execute(() => {
+        throw new Error('sync failure');
+      }),
+    ).resolves.toBe('fallback');
+    expect(breaker.stateData.failureCount).toBe(1);
+    await expect(breaker.execute(boom)).resolves.toBe('fallback');
+    expect(breaker.status).toBe('open');
+    await expect(breaker.execute(ok)).resolves.toBe('fallback');
+  });
+
   it('counts a classifier that throws as a failure', async () => {
     const breaker = make({
       failureThreshold: 1,

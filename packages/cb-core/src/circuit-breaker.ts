@@ -192,6 +192,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly #recordIntervalMs: number;
   readonly #refreshIntervalMs: number;
   readonly #failClosed: boolean;
+  /** No call timeout and no slow-call measurement: calls need neither a timer nor a clock read. */
+  readonly #untimed: boolean;
 
   #view: CircuitStateData;
   /** Highest version received from the store; -1 before the first read. */
@@ -267,6 +269,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       assertOneOf('onStoreFailure', options.onStoreFailure ?? 'fail-open', ['fail-open', 'fail-closed']) ===
       'fail-closed';
     this.#view = createInitialState(0);
+    this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
@@ -291,7 +294,47 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
    * @throws {CallTimeoutError} the call exceeded `callTimeoutMs` (unless a fallback is set).
    * @throws whatever `fn` threw, when it is not handled by the fallback.
    */
-  async execute<T>(
+  execute<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: ExecuteOptions,
+  ): Promise<Awaited<T> | TFallback> {
+    // The hot path: a loaded, closed circuit with nothing to time. No store I/O, no extra promise
+    // layer, no timer; everything else takes the general path below.
+    if (options === undefined && this.#untimed && this.#loaded && !this.#closed) {
+      const view = this.#view;
+      if (view.state === 'closed' && view.override === null) {
+        const local = this.#clock.now();
+        if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+        let result: T | PromiseLike<T>;
+        try {
+          result = fn(NEVER_ABORTED);
+        } catch (error) {
+          return this.#failedFast(error);
+        }
+        if (isThenable(result)) {
+          return Promise.resolve(result).then(
+            (value) => this.#succeededFast(value),
+            (error: unknown) => this.#failedFast(error),
+          );
+        }
+        return Promise.resolve(this.#succeededFast(result as Awaited<T>));
+      }
+    }
+    return this.#execute(fn, options);
+  }
+
+  #succeededFast<V>(value: V): V {
+    this.#settle(this.#classify(this.#classifyResult, value), null, false);
+    return value;
+  }
+
+  #failedFast(error: unknown): Promise<TFallback> {
+    const kind = this.#classify(this.#classifyError, error);
+    this.#settle(kind, null, false);
+    return kind === 'failure' ? this.#fail(error) : Promise.reject(error);
+  }
+
+  async #execute<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
     options?: ExecuteOptions,
   ): Promise<Awaited<T> | TFallback> {
@@ -379,6 +422,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 
   #classify(classifier: (input: unknown) => OutcomeKind, input: unknown): OutcomeKind {
+    if (classifier === classifyAsSuccess) return 'success';
+    if (classifier === classifyAsFailure) return 'failure';
     try {
       const kind = classifier(input);
       return kind === 'success' || kind === 'ignored' ? kind : 'failure';
@@ -739,6 +784,14 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
 const SUCCESS: CallOutcome = Object.freeze({ kind: 'success' });
 const FAILURE: CallOutcome = Object.freeze({ kind: 'failure' });
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<T>).then === 'function'
+  );
+}
 
 /** The caller's signal aborted the call. */
 class CallerAbort {
