@@ -208,7 +208,9 @@ describe('CircuitBreaker', () => {
       fallback: () => 'fallback',
     });
     await breaker.execute(ok);
-    const thenable = { then: (resolve: (value: string) => void) => resolve('from a thenable') };
+    const thenable = {
+      then: (resolve: (value: string) => void) => resolve('from a thenable'),
+    } as PromiseLike<string>;
     await expect(breaker.execute(() => thenable)).resolves.toBe('from a thenable');
     await expect(breaker.execute(() => 'plain value')).resolves.toBe('plain value');
     await expect(breaker.execute(() => Promise.reject(new Error('not found')))).rejects.toThrow('not found');
@@ -222,6 +224,54 @@ describe('CircuitBreaker', () => {
     await expect(breaker.execute(boom)).resolves.toBe('fallback');
     expect(breaker.status).toBe('open');
     await expect(breaker.execute(ok)).resolves.toBe('fallback');
+  });
+
+  it('abandons every call in flight when its breaker-wide signal aborts, counting none of them', async () => {
+    const shutdown = new AbortController();
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, signal: shutdown.signal });
+    await breaker.execute(ok);
+    let received: AbortSignal | undefined;
+    let failLater: (error: Error) => void = () => undefined;
+    const hanging = breaker.execute(
+      (signal) =>
+        new Promise<never>((_, reject) => {
+          received = signal;
+          failLater = reject;
+        }),
+    );
+    expect(received).toBe(shutdown.signal);
+    shutdown.abort(new Error('shutting down'));
+    await expect(hanging).rejects.toThrow('shutting down');
+    failLater(new Error('too late'));
+    await settle();
+    expect(breaker.stateData.failureCount).toBe(0);
+    await expect(breaker.execute(ok)).rejects.toThrow('shutting down');
+  });
+
+  it('abandons a half-open probe on the breaker-wide signal and frees its lease', async () => {
+    const shutdown = new AbortController();
+    const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, signal: shutdown.signal });
+    await failTimes(breaker, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    const probe = breaker.execute(() => new Promise<never>(() => undefined));
+    await settle();
+    expect(store.states.get('payments')?.probes).toHaveLength(1);
+    shutdown.abort(new Error('shutting down'));
+    await expect(probe).rejects.toThrow('shutting down');
+    await settle();
+    expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [] });
+  });
+
+  it('combines a per-call signal with the breaker-wide one', async () => {
+    const shutdown = new AbortController();
+    const breaker = make({ signal: shutdown.signal });
+    await breaker.execute(ok);
+    const call = new AbortController();
+    const pending = breaker.execute(() => new Promise<never>(() => undefined), { signal: call.signal });
+    shutdown.abort(new Error('breaker-wide'));
+    await expect(pending).rejects.toThrow('breaker-wide');
+    await breaker.close();
   });
 
   it('counts a classifier that throws as a failure', async () => {
@@ -541,6 +591,7 @@ describe('CircuitBreaker', () => {
       [{ recordIntervalMs: -1 }, RangeError, 'recordIntervalMs must be a non-negative integer, got -1'],
       [{ store: {} }, TypeError, 'store must implement CircuitStateStore specification v1, got undefined'],
       [{ store: null }, TypeError, 'store must be an object, got null'],
+      [{ signal: 'stop' }, TypeError, 'signal must be an AbortSignal, got "stop"'],
     ])('rejects %j', (override, errorClass, message) => {
       const options = { name: 'x', store, ...override } as unknown as CircuitBreakerOptions;
       expect(() => new CircuitBreaker(options)).toThrow(errorClass);

@@ -97,6 +97,14 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    * @default 'fail-open'
    */
   readonly onStoreFailure?: StoreFailureMode;
+  /**
+   * A signal for every call of this breaker (a service's shutdown, say): `fn` receives it, and when it
+   * aborts every call still in flight is abandoned at once: it rejects with the signal's reason and
+   * its outcome counts for nothing. Cheaper than a per-call `signal`, which costs each call an
+   * AbortController and a listener.
+   * @default null
+   */
+  readonly signal?: AbortSignal | null;
 }
 
 /** Options of one call. */
@@ -143,6 +151,7 @@ const OPTION_NAMES = new Set([
   'recordIntervalMs',
   'refreshIntervalMs',
   'onStoreFailure',
+  'signal',
 ]);
 
 const NEVER_ABORTED = new AbortController().signal;
@@ -194,6 +203,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly #failClosed: boolean;
   /** No call timeout and no slow-call measurement: calls need neither a timer nor a clock read. */
   readonly #untimed: boolean;
+  /** The breaker-wide signal, and the rejecters of the hot-path calls in flight it would abandon. */
+  readonly #signal: AbortSignal | null;
+  readonly #abandonable: Set<(reason: unknown) => void> | null;
+  readonly #onSignalAbort: (() => void) | null;
 
   #view: CircuitStateData;
   /** Highest version received from the store; -1 before the first read. */
@@ -270,6 +283,23 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       'fail-closed';
     this.#view = createInitialState(0);
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
+    const signal = options.signal ?? null;
+    if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
+      throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
+    }
+    this.#signal = signal;
+    if (signal === null) {
+      this.#abandonable = null;
+      this.#onSignalAbort = null;
+    } else {
+      const abandonable = new Set<(reason: unknown) => void>();
+      this.#abandonable = abandonable;
+      this.#onSignalAbort = () => {
+        for (const abandon of [...abandonable]) abandon(signal.reason);
+        abandonable.clear();
+      };
+      signal.addEventListener('abort', this.#onSignalAbort, { once: true });
+    }
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
@@ -305,22 +335,53 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       if (view.state === 'closed' && view.override === null) {
         const local = this.#clock.now();
         if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+        const signal = this.#signal ?? NEVER_ABORTED;
+        if (signal.aborted) return Promise.reject(signal.reason);
         let result: T | PromiseLike<T>;
         try {
-          result = fn(NEVER_ABORTED);
+          result = fn(signal);
         } catch (error) {
           return this.#failedFast(error);
         }
-        if (isThenable(result)) {
-          return Promise.resolve(result).then(
-            (value) => this.#succeededFast(value),
-            (error: unknown) => this.#failedFast(error),
-          );
-        }
-        return Promise.resolve(this.#succeededFast(result as Awaited<T>));
+        if (!isThenable(result)) return Promise.resolve(this.#succeededFast(result as Awaited<T>));
+        if (this.#abandonable !== null) return this.#abandonableCall(result, this.#abandonable);
+        return Promise.resolve(result).then(
+          (value) => this.#succeededFast(value),
+          (error: unknown) => this.#failedFast(error),
+        );
       }
     }
     return this.#execute(fn, options);
+  }
+
+  /** A hot-path call the breaker-wide signal can abandon; once abandoned its outcome is dropped. */
+  #abandonableCall<T>(
+    result: PromiseLike<T>,
+    abandonable: Set<(reason: unknown) => void>,
+  ): Promise<Awaited<T> | TFallback> {
+    return new Promise<Awaited<T> | TFallback>((resolve, reject) => {
+      let done = false;
+      const abandon = (reason: unknown): void => {
+        if (done) return;
+        done = true;
+        reject(reason);
+      };
+      abandonable.add(abandon);
+      Promise.resolve(result).then(
+        (value) => {
+          if (done) return;
+          done = true;
+          abandonable.delete(abandon);
+          resolve(this.#succeededFast(value) as Awaited<T>);
+        },
+        (error: unknown) => {
+          if (done) return;
+          done = true;
+          abandonable.delete(abandon);
+          this.#failedFast(error).then(resolve, reject);
+        },
+      );
+    });
   }
 
   #succeededFast<V>(value: V): V {
@@ -378,7 +439,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         counted = false;
       }
     }
-    return this.#run(fn, probe, counted, options?.signal);
+    const callerSignal = options?.signal ?? this.#signal ?? undefined;
+    const signal =
+      options?.signal !== undefined && this.#signal !== null
+        ? AbortSignal.any([options.signal, this.#signal])
+        : callerSignal;
+    return this.#run(fn, probe, counted, signal);
   }
 
   async #run<T>(
@@ -770,6 +836,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#onSignalAbort !== null) this.#signal?.removeEventListener('abort', this.#onSignalAbort);
     await this.flush();
     this.#subscription?.dispose();
     this.#subscription = null;

@@ -209,7 +209,13 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   readonly #entries = new Map<string, Entry>();
   readonly #events = new Listeners<RegistryEvent>();
   readonly #subscriptions: Array<{ dispose(): void }> = [];
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Calls in flight, and who waits for them to reach zero. */
+  #inFlight = 0;
+  #drained: (() => void) | null = null;
+  readonly #settled = (): void => {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#drained !== null) this.#drained();
+  };
   readonly #abort = new AbortController();
   readonly #cleanupTasks = new Set<() => void>();
   readonly #closeRedisOnCleanup: boolean;
@@ -301,6 +307,9 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       ...(fallback == null ? {} : { fallback }),
       // The state manager never fails: it falls back to memory. Kept for a closed registry.
       onStoreFailure: outagePolicy === 'fail-closed' ? 'fail-closed' : 'fail-open',
+      // cleanup() abandons the calls still in flight after its grace period through this one signal,
+      // which costs a call nothing (a per-call signal would cost each an AbortController).
+      signal: this.#abort.signal,
     });
     const subscription = breaker.onStateChange((event) =>
       this.#events.emit({ type: 'state_change', ...event }),
@@ -375,31 +384,31 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const signal =
-      options.signal === undefined
-        ? this.#abort.signal
-        : AbortSignal.any([this.#abort.signal, options.signal]);
-    const call = this.#dispatch(entry, fn, signal) as Promise<Awaited<T> | TFallback>;
-    const settled = call.then(noop, noop);
-    this.#inFlight.add(settled);
-    settled.then(() => this.#inFlight.delete(settled));
+    const call = this.#dispatch(entry, fn, options.signal) as Promise<Awaited<T> | TFallback>;
+    this.#inFlight += 1;
+    call.then(this.#settled, this.#settled);
     return call;
   }
 
   #dispatch<T>(
     entry: Entry,
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     if (entry.outagePolicy !== 'fallback' && !this.stateManager.redisAvailable) {
-      if (entry.outagePolicy === 'fail-open') return runUnprotected(fn, signal);
+      if (entry.outagePolicy === 'fail-open') {
+        return runUnprotected(
+          fn,
+          signal === undefined ? this.#abort.signal : AbortSignal.any([this.#abort.signal, signal]),
+        );
+      }
       const error = new StoreUnavailableError(
         `Circuit "${entry.breaker.name}" is fail-closed and Redis is unavailable`,
       );
       if (entry.fallback !== null) return Promise.resolve().then(() => entry.fallback?.(error));
       return Promise.reject(error);
     }
-    return entry.breaker.execute(fn, { signal });
+    return signal === undefined ? entry.breaker.execute(fn) : entry.breaker.execute(fn, { signal });
   }
 
   /** Forces the circuit open across every instance until cleared, reset or `durationMs`. */
@@ -468,7 +477,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
 
   /** Calls currently running through the registry. */
   get inFlightCalls(): number {
-    return this.#inFlight.size;
+    return this.#inFlight;
   }
 
   /** `true` once `cleanup()` was called. */
@@ -496,17 +505,22 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       }
     }
     this.#cleanupTasks.clear();
-    if (this.#inFlight.size > 0) {
+    if (this.#inFlight > 0) {
+      const drained = new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
       let timer: unknown;
       const grace = new Promise<void>((resolve) => {
         timer = this.#clock.setTimeout(resolve, this.#cleanupGraceMs);
       });
-      await Promise.race([Promise.all([...this.#inFlight]), grace]);
+      await Promise.race([drained, grace]);
       this.#clock.clearTimeout(timer);
-      if (this.#inFlight.size > 0) {
+      if (this.#inFlight > 0) {
+        // Every breaker runs on this signal: aborting it rejects each call still in flight at once.
         this.#abort.abort(new ClosedError('CircuitBreakerRegistry'));
-        await Promise.all([...this.#inFlight]);
+        await drained;
       }
+      this.#drained = null;
     }
     this.stateManager.cleanupExpiredStates();
     for (const entry of this.#entries.values()) entry.subscription.dispose();
