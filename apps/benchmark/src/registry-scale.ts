@@ -1,0 +1,110 @@
+import { createCircuitBreakerRegistry } from '@xnai/cb-registry';
+import type { Redis } from 'ioredis';
+import type { BenchContext } from './context.js';
+import { collectGarbage, sleep } from './harness.js';
+import { type MeasurementResult, row } from './report.js';
+
+const MEASUREMENT = '4 idle breaker, registry';
+const SETTLE_POLL_MS = 200;
+const SETTLE_LIMIT_MS = 120_000;
+
+async function commandsProcessed(client: Redis): Promise<number> {
+  const info = await client.info('stats');
+  const match = /total_commands_processed:(\d+)/.exec(info);
+  return match === null ? Number.NaN : Number(match[1]);
+}
+
+/**
+ * Waits until Redis has processed (almost) no command for one poll interval: every breaker's initial
+ * read has then been answered. Only the poll's own INFO and a health check may run meanwhile.
+ */
+async function waitForQuiet(client: Redis): Promise<boolean> {
+  const deadline = performance.now() + SETTLE_LIMIT_MS;
+  let previous = await commandsProcessed(client);
+  while (performance.now() < deadline) {
+    await sleep(SETTLE_POLL_MS);
+    const current = await commandsProcessed(client);
+    if (current - previous <= 3) return true;
+    previous = current;
+  }
+  return false;
+}
+
+/** 100,000 breakers (quick: 5,000) registered in one CircuitBreakerRegistry on Redis: time and bytes. */
+export async function measureRegistryScale(context: BenchContext): Promise<MeasurementResult> {
+  const count = context.quick ? 5_000 : 100_000;
+  const names = Array.from({ length: count }, (_, index) => `registry-${index}`);
+  const probe = context.createClient();
+  const registry = await createCircuitBreakerRegistry({
+    url: context.redisUrl,
+    keyPrefix: `${context.keyPrefix}registry:`,
+    ttlMs: 600_000,
+  });
+  let fallbackEntered = 0;
+  const events = registry.onEvent((event) => {
+    if (event.type === 'fallback_entered') fallbackEntered += 1;
+  });
+  try {
+    if (!registry.redis.isConnected) throw new Error('registry: Redis is not connected');
+    const held: unknown[] = new Array(count).fill(null);
+    collectGarbage();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const started = performance.now();
+    for (let index = 0; index < count; index += 1) {
+      held[index] = registry.registerCircuitBreaker(names[index] as string);
+    }
+    const registerMs = performance.now() - started;
+    const quiet = await waitForQuiet(probe);
+    const settledMs = performance.now() - started;
+    collectGarbage();
+    const heapAfter = process.memoryUsage().heapUsed;
+    const bytesPerCircuit = (heapAfter - heapBefore) / count;
+    const registered = registry.list().length;
+    const fallbackAtEnd = registry.redis.fallbackMode;
+    return {
+      rows: [
+        row({
+          id: 'registry.bytes',
+          measurement: MEASUREMENT,
+          subject: `${count.toLocaleString('en-US')} circuits, bytes per circuit`,
+          value: bytesPerCircuit,
+          unit: 'bytes',
+        }),
+        row({
+          id: 'registry.register',
+          measurement: MEASUREMENT,
+          subject: `${count.toLocaleString('en-US')} circuits, time to register`,
+          value: registerMs,
+          unit: 'ms',
+          target: context.quick ? null : '100,000 registered',
+          met: context.quick ? null : registered === 100_000,
+        }),
+        row({
+          id: 'registry.settled',
+          measurement: MEASUREMENT,
+          subject: 'until every initial read answered',
+          value: settledMs,
+          unit: 'ms',
+        }),
+      ],
+      raw: {
+        count,
+        registered,
+        registerMs,
+        settledMs,
+        quiet,
+        heapBefore,
+        heapAfter,
+        bytesPerCircuit,
+        fallbackEnteredEvents: fallbackEntered,
+        fallbackModeAtEnd: fallbackAtEnd,
+      },
+      notes: [
+        `registry: ${count.toLocaleString('en-US')} registerCircuitBreaker() calls on one registry over a RedisConnectionManager (defaults); each loads its view from Redis, settled = Redis quiet for ${SETTLE_POLL_MS} ms${quiet ? '' : ' (NOT reached)'}; bytes include the state manager's mirror.${fallbackEntered > 0 ? ` The connection manager entered fallback mode ${fallbackEntered} time(s) during the burst${fallbackAtEnd ? ' and was still in it at the end' : ''}.` : ''}`,
+      ],
+    };
+  } finally {
+    events.dispose();
+    await registry.cleanup();
+  }
+}

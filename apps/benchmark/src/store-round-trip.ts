@@ -1,0 +1,132 @@
+import { type CallOutcome, resolvePolicy } from '@xnai/cb-core';
+import { RedisConnectionManager } from '@xnai/cb-redis-connection';
+import { RedisStateStore } from '@xnai/cb-store-redis';
+import type { Redis } from 'ioredis';
+import type { BenchContext } from './context.js';
+import { compare, figureOf } from './harness.js';
+import { type MeasurementResult, row } from './report.js';
+
+const MEASUREMENT = '5 store round trip';
+const SUCCESS: readonly CallOutcome[] = [{ kind: 'success' }];
+const TRIVIAL_SCRIPT = 'return 1';
+
+/** Server-side microseconds Redis has spent in EVALSHA so far, and the number of calls. */
+async function evalshaServerTime(client: Redis): Promise<{ calls: number; usec: number }> {
+  const info = await client.info('commandstats');
+  const match = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(info);
+  return { calls: Number(match?.[1] ?? 0), usec: Number(match?.[2] ?? 0) };
+}
+
+/** Runs `task` `count` times and returns the server's EVALSHA microseconds per call meanwhile. */
+async function serverMicrosecondsPerCall(
+  client: Redis,
+  count: number,
+  task: () => Promise<unknown>,
+): Promise<number> {
+  const before = await evalshaServerTime(client);
+  for (let index = 0; index < count; index += 1) await task();
+  const after = await evalshaServerTime(client);
+  return (after.usec - before.usec) / Math.max(1, after.calls - before.calls);
+}
+
+/**
+ * One `RedisStateStore.record()` (the full transition script) vs a raw EVALSHA of a trivial script,
+ * sequential, on the same ioredis client; plus record() over a RedisConnectionManager for context.
+ */
+export async function measureStoreRoundTrip(context: BenchContext): Promise<MeasurementResult> {
+  const client = context.createClient();
+  const prefix = `${context.keyPrefix}round-trip:`;
+  const store = new RedisStateStore({ redis: client, keyPrefix: prefix });
+  const manager = new RedisConnectionManager({ url: context.redisUrl });
+  const managedStore = new RedisStateStore({ redis: manager, keyPrefix: prefix });
+  const policy = resolvePolicy({});
+  try {
+    if (!(await manager.connect())) throw new Error('round trip: the connection manager did not connect');
+    const sha = (await client.script('LOAD', TRIVIAL_SCRIPT)) as string;
+    const rawKey = `${prefix}raw`;
+    const options = context.quick
+      ? { iterations: 100, rounds: 3, warmupIterations: 100 }
+      : { iterations: 3_000, rounds: 9, warmupIterations: 1_000 };
+    const figures = await compare(
+      [
+        { subject: 'raw EVALSHA (return 1)', task: () => client.evalsha(sha, 1, rawKey) },
+        {
+          subject: 'store.record(), ioredis client',
+          task: () => store.record('round-trip', SUCCESS, policy),
+        },
+        {
+          subject: 'store.record(), connection manager',
+          task: () => managedStore.record('round-trip-managed', SUCCESS, policy),
+        },
+      ],
+      options,
+    );
+    // Where the time goes: Redis's own time per call (script execution), the rest is client and wire.
+    const diagnosticCalls = context.quick ? 100 : 2_000;
+    const rawServerUs = await serverMicrosecondsPerCall(client, diagnosticCalls, () =>
+      client.evalsha(sha, 1, rawKey),
+    );
+    const recordServerUs = await serverMicrosecondsPerCall(client, diagnosticCalls, () =>
+      store.record('round-trip', SUCCESS, policy),
+    );
+    const rawNs = figureOf(figures, 'raw EVALSHA (return 1)').medianNsPerOp;
+    const direct = figureOf(figures, 'store.record(), ioredis client').medianNsPerOp;
+    const managed = figureOf(figures, 'store.record(), connection manager').medianNsPerOp;
+    const microseconds = (ns: number) => ns / 1_000;
+    return {
+      rows: [
+        row({
+          id: 'round-trip.evalsha',
+          measurement: MEASUREMENT,
+          subject: 'raw EVALSHA (return 1)',
+          value: microseconds(rawNs),
+          unit: 'µs',
+          ratio: 1,
+          ratioOf: 'EVALSHA',
+        }),
+        row({
+          id: 'round-trip.record',
+          measurement: MEASUREMENT,
+          subject: 'store.record(), ioredis client',
+          value: microseconds(direct),
+          unit: 'µs',
+          ratio: direct / rawNs,
+          ratioOf: 'EVALSHA',
+          target: '<= 1.30x',
+          met: direct / rawNs <= 1.3,
+        }),
+        row({
+          id: 'round-trip.server-evalsha',
+          measurement: MEASUREMENT,
+          subject: 'of which Redis server time, raw EVALSHA',
+          value: rawServerUs,
+          unit: 'µs',
+        }),
+        row({
+          id: 'round-trip.server-record',
+          measurement: MEASUREMENT,
+          subject: 'of which Redis server time, record()',
+          value: recordServerUs,
+          unit: 'µs',
+        }),
+        row({
+          id: 'round-trip.record-managed',
+          measurement: MEASUREMENT,
+          subject: 'store.record(), connection manager',
+          value: microseconds(managed),
+          unit: 'µs',
+          ratio: managed / rawNs,
+          ratioOf: 'EVALSHA',
+        }),
+      ],
+      raw: { options, figures, diagnosticCalls, rawServerUs, recordServerUs },
+      notes: [
+        'round trip: sequential (one in flight); record() of one success on a closed circuit runs the full transition script. Server time is INFO commandstats usec per EVALSHA call over a separate run; the rest of a round trip is client code and the wire.',
+      ],
+    };
+  } finally {
+    await store.close();
+    await managedStore.close();
+    await manager.disconnect();
+  }
+}
