@@ -217,19 +217,18 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #inFlight = 0;
   /** Counts what changed the view (local outcomes, write replies, pushes), so a read can tell it raced. */
   #viewChanges = 0;
-  readonly #writes = new Set<Promise<void>>();
+  /** Writes in flight, for flush(); allocated on the first write (an idle breaker stays small). */
+  #writes: Set<Promise<void>> | null = null;
   #loaded = false;
   #loading: Promise<void> | null = null;
   #refreshing = false;
   #lastRefresh = 0;
-  #pending: CallOutcome[] | null = null;
-  #pendingJitter = 0;
-  #flushTimer: TimerHandle | null = null;
+  /** Sliding-window outcomes waiting for the next flush, with the batch's jitter and flush timer. */
+  #pending: PendingBatch | null = null;
   #subscription: Disposable | null = null;
-  #leaseCounter = 0;
   #closed = false;
-  #stateListeners = new Listeners<StateChangeEvent>();
-  #errorListeners = new Listeners<StoreErrorEvent>();
+  #stateListeners: Listeners<StateChangeEvent> | null = null;
+  #errorListeners: Listeners<StoreErrorEvent> | null = null;
 
   /**
    * @throws {InvalidCircuitNameError} the name is invalid.
@@ -281,7 +280,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     this.#failClosed =
       assertOneOf('onStoreFailure', options.onStoreFailure ?? 'fail-open', ['fail-open', 'fail-closed']) ===
       'fail-closed';
-    this.#view = createInitialState(0);
+    this.#view = UNLOADED_VIEW;
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
     const signal = options.signal ?? null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
@@ -428,7 +427,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         if (!admission.allowed) return this.#reject(admission.reason, admission.retryAt);
         probe = admission.probe;
       } catch (error) {
-        this.#errorListeners.emit({ name: this.name, operation: 'acquire', error });
+        this.#errorListeners?.emit({ name: this.name, operation: 'acquire', error });
         if (this.#failClosed) {
           return this.#fail(
             new StoreUnavailableError(`Circuit "${this.name}": the state store could not admit the call`, {
@@ -563,23 +562,24 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
     const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
     const batching = windowed && this.#recordIntervalMs > 0;
-    const jitter = batching && this.#pending !== null ? this.#pendingJitter : this.#jitter();
+    const pending = this.#pending;
+    const jitter = batching && pending !== null ? pending.jitter : this.#jitter();
     const tripped = this.#applyLocally([outcome], jitter);
 
     if (!batching) {
       this.#send([outcome], jitter);
-    } else if (this.#pending === null) {
-      this.#pending = [outcome];
-      this.#pendingJitter = jitter;
+    } else if (pending === null) {
+      const batch: PendingBatch = { outcomes: [outcome], jitter, timer: null };
+      this.#pending = batch;
       if (tripped) this.#flushPending();
       else {
-        this.#flushTimer = this.#clock.setTimeout(() => {
-          this.#flushTimer = null;
+        batch.timer = this.#clock.setTimeout(() => {
+          batch.timer = null;
           this.#flushPending();
         }, this.#recordIntervalMs);
       }
     } else {
-      this.#pending.push(outcome);
+      pending.outcomes.push(outcome);
       // A trip must reach the store without waiting for the interval.
       if (tripped) this.#flushPending();
     }
@@ -605,11 +605,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     const pending = this.#pending;
     if (pending === null) return Promise.resolve();
     this.#pending = null;
-    if (this.#flushTimer !== null) {
-      this.#clock.clearTimeout(this.#flushTimer);
-      this.#flushTimer = null;
-    }
-    return this.#send(pending, this.#pendingJitter);
+    if (pending.timer !== null) this.#clock.clearTimeout(pending.timer);
+    return this.#send(pending.outcomes, pending.jitter);
   }
 
   #send(outcomes: readonly CallOutcome[], jitter: number): Promise<void> {
@@ -621,12 +618,13 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       },
       (error: unknown) => {
         this.#inFlight -= 1;
-        this.#errorListeners.emit({ name: this.name, operation: 'record', error });
+        this.#errorListeners?.emit({ name: this.name, operation: 'record', error });
         this.#releaseHeldBack();
       },
     );
-    const tracked = write.finally(() => this.#writes.delete(tracked));
-    this.#writes.add(tracked);
+    const writes = (this.#writes ??= new Set());
+    const tracked = write.finally(() => writes.delete(tracked));
+    writes.add(tracked);
     return tracked;
   }
 
@@ -675,7 +673,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     const from = storedStatus(this.#view);
     this.#view = data;
     const to = storedStatus(data);
-    if (from !== to && this.#stateListeners.size > 0) {
+    if (from !== to && this.#stateListeners !== null) {
       this.#stateListeners.emit({
         name: this.name,
         from,
@@ -700,7 +698,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         if (data !== undefined) this.#applyRead(data, issued);
         else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
       } catch (error) {
-        this.#errorListeners.emit({ name: this.name, operation: 'load', error });
+        this.#errorListeners?.emit({ name: this.name, operation: 'load', error });
       }
       this.#lastRefresh = this.#clock.now();
       this.#loaded = true;
@@ -720,7 +718,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       },
       (error: unknown) => {
         this.#refreshing = false;
-        this.#errorListeners.emit({ name: this.name, operation: 'refresh', error });
+        this.#errorListeners?.emit({ name: this.name, operation: 'refresh', error });
       },
     );
   }
@@ -764,8 +762,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 
   #nextLeaseId(): string {
-    this.#leaseCounter += 1;
-    return `${Math.floor(this.#random() * 2 ** 48).toString(36)}.${this.#leaseCounter}`;
+    leaseCounter += 1;
+    return `${Math.floor(this.#random() * 2 ** 48).toString(36)}.${leaseCounter}`;
   }
 
   /**
@@ -819,16 +817,18 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** Sends outcomes still batched for the sliding window and waits for every write in flight. */
   async flush(): Promise<void> {
     await this.#flushPending();
-    await Promise.allSettled([...this.#writes]);
+    if (this.#writes !== null) await Promise.allSettled([...this.#writes]);
   }
 
   /** Listens for status changes of this breaker's view. */
   onStateChange(listener: (event: StateChangeEvent) => void): Disposable {
+    this.#stateListeners ??= new Listeners();
     return this.#stateListeners.add(listener);
   }
 
   /** Listens for store failures the breaker absorbed. */
   onStoreError(listener: (event: StoreErrorEvent) => void): Disposable {
+    this.#errorListeners ??= new Listeners();
     return this.#errorListeners.add(listener);
   }
 
@@ -840,14 +840,26 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     await this.flush();
     this.#subscription?.dispose();
     this.#subscription = null;
-    this.#stateListeners.clear();
-    this.#errorListeners.clear();
+    this.#stateListeners = null;
+    this.#errorListeners = null;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 }
+
+interface PendingBatch {
+  readonly outcomes: CallOutcome[];
+  readonly jitter: number;
+  timer: TimerHandle | null;
+}
+
+/** Makes lease ids unique within the process (their random part makes them unique across it). */
+let leaseCounter = 0;
+
+/** The view of every breaker before its first read: shared, since views are replaced, never mutated. */
+const UNLOADED_VIEW: CircuitStateData = Object.freeze(createInitialState(0));
 
 const SUCCESS: CallOutcome = Object.freeze({ kind: 'success' });
 const FAILURE: CallOutcome = Object.freeze({ kind: 'failure' });

@@ -210,7 +210,7 @@ export function resolvePolicy(options: CircuitPolicyOptions = {}, minimumProbeLe
     );
   }
 
-  return Object.freeze({
+  return intern({
     failureThreshold: assertInteger('failureThreshold', pick('failureThreshold'), 1, MAX_COUNT),
     successThreshold: assertInteger('successThreshold', pick('successThreshold'), 1, MAX_COUNT),
     halfOpenMaxCalls: assertInteger('halfOpenMaxCalls', pick('halfOpenMaxCalls'), 1, 1_000),
@@ -225,6 +225,22 @@ export function resolvePolicy(options: CircuitPolicyOptions = {}, minimumProbeLe
     slowCallRateThreshold: assertNumber('slowCallRateThreshold', pick('slowCallRateThreshold'), 0, 1, true),
     probeLeaseMs,
   });
+}
+
+const interned = new Map<string, CircuitPolicy>();
+const MAX_INTERNED = 1_000;
+
+/**
+ * Returns one shared frozen object per distinct policy, so that thousands of breakers configured alike
+ * hold one policy between them. Policies are plain data, so their JSON is their identity.
+ */
+function intern(policy: CircuitPolicy): CircuitPolicy {
+  const key = JSON.stringify(policy);
+  const existing = interned.get(key);
+  if (existing !== undefined) return existing;
+  const frozen = Object.freeze(policy);
+  if (interned.size < MAX_INTERNED) interned.set(key, frozen);
+  return frozen;
 }
 
 /**
