@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ScriptedStore } from './__tests__/scripted-store.js';
 import {
@@ -246,6 +247,19 @@ describe('CircuitBreaker', () => {
     await settle();
     expect(breaker.stateData.failureCount).toBe(0);
     await expect(breaker.execute(ok)).rejects.toThrow('shutting down');
+  });
+
+  it('adds one abort listener per breaker-wide signal, however many breakers share it', async () => {
+    const shutdown = new AbortController();
+    const many = Array.from({ length: 50 }, (_, i) => make({ name: `shared-${i}`, signal: shutdown.signal }));
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    for (const breaker of many) await breaker.execute(ok);
+    const calls = many.map((breaker) => breaker.execute(() => new Promise<never>(() => undefined)));
+    shutdown.abort(new Error('all at once'));
+    const results = await Promise.allSettled(calls);
+    expect(
+      results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'all at once'),
+    ).toBe(true);
   });
 
   it('abandons a half-open probe on the breaker-wide signal and frees its lease', async () => {

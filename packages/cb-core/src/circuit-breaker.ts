@@ -205,8 +205,13 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly #untimed: boolean;
   /** The breaker-wide signal, and the rejecters of the hot-path calls in flight it would abandon. */
   readonly #signal: AbortSignal | null;
-  readonly #abandonable: Set<(reason: unknown) => void> | null;
-  readonly #onSignalAbort: (() => void) | null;
+  #abandonable: Set<(reason: unknown) => void> | null = null;
+  /**
+   * Breakers grouped by their breaker-wide signal: one abort listener per signal, however many
+   * breakers share it (a registry of 100,000 circuits shares one), since adding listeners to one
+   * EventTarget costs more the more it has.
+   */
+  static readonly #bySignal = new WeakMap<AbortSignal, Set<CircuitBreaker<unknown>>>();
 
   #view: CircuitStateData;
   /** Highest version received from the store; -1 before the first read. */
@@ -287,18 +292,32 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
     this.#signal = signal;
-    if (signal === null) {
-      this.#abandonable = null;
-      this.#onSignalAbort = null;
-    } else {
-      const abandonable = new Set<(reason: unknown) => void>();
-      this.#abandonable = abandonable;
-      this.#onSignalAbort = () => {
-        for (const abandon of [...abandonable]) abandon(signal.reason);
-        abandonable.clear();
-      };
-      signal.addEventListener('abort', this.#onSignalAbort, { once: true });
+    if (signal !== null) CircuitBreaker.#join(signal, this as CircuitBreaker<unknown>);
+  }
+
+  static #join(signal: AbortSignal, breaker: CircuitBreaker<unknown>): void {
+    let group = CircuitBreaker.#bySignal.get(signal);
+    if (group === undefined) {
+      const members = new Set<CircuitBreaker<unknown>>();
+      group = members;
+      CircuitBreaker.#bySignal.set(signal, members);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const member of [...members]) member.#abandonAll(signal.reason);
+        },
+        { once: true },
+      );
     }
+    group.add(breaker);
+  }
+
+  /** Rejects every hot-path call in flight with `reason`; their outcomes will count for nothing. */
+  #abandonAll(reason: unknown): void {
+    const abandonable = this.#abandonable;
+    if (abandonable === null) return;
+    this.#abandonable = null;
+    for (const abandon of [...abandonable]) abandon(reason);
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
@@ -343,7 +362,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
           return this.#failedFast(error);
         }
         if (!isThenable(result)) return Promise.resolve(this.#succeededFast(result as Awaited<T>));
-        if (this.#abandonable !== null) return this.#abandonableCall(result, this.#abandonable);
+        if (this.#signal !== null) return this.#abandonableCall(result, (this.#abandonable ??= new Set()));
         return Promise.resolve(result).then(
           (value) => this.#succeededFast(value),
           (error: unknown) => this.#failedFast(error),
@@ -836,7 +855,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#onSignalAbort !== null) this.#signal?.removeEventListener('abort', this.#onSignalAbort);
+    if (this.#signal !== null)
+      CircuitBreaker.#bySignal.get(this.#signal)?.delete(this as CircuitBreaker<unknown>);
     await this.flush();
     this.#subscription?.dispose();
     this.#subscription = null;
