@@ -721,6 +721,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       }
       this.#lastRefresh = this.#clock.now();
       this.#loaded = true;
+      // Loaded for good: nothing awaits this promise again, so an idle breaker does not keep it.
+      this.#loading = null;
     })();
     return this.#loading;
   }
