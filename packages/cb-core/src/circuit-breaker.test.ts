@@ -210,6 +210,7 @@ describe('CircuitBreaker', () => {
     });
     await breaker.execute(ok);
     const thenable = {
+      // biome-ignore lint/suspicious/noThenProperty: a non-promise thenable is exactly what is tested.
       then: (resolve: (value: string) => void) => resolve('from a thenable'),
     } as PromiseLike<string>;
     await expect(breaker.execute(() => thenable)).resolves.toBe('from a thenable');

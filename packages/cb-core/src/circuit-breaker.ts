@@ -362,7 +362,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
           return this.#failedFast(error);
         }
         if (!isThenable(result)) return Promise.resolve(this.#succeededFast(result as Awaited<T>));
-        if (this.#signal !== null) return this.#abandonableCall(result, (this.#abandonable ??= new Set()));
+        if (this.#signal !== null) {
+          if (this.#abandonable === null) this.#abandonable = new Set();
+          return this.#abandonableCall(result, this.#abandonable);
+        }
         return Promise.resolve(result).then(
           (value) => this.#succeededFast(value),
           (error: unknown) => this.#failedFast(error),
@@ -641,7 +644,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         this.#releaseHeldBack();
       },
     );
-    const writes = (this.#writes ??= new Set());
+    if (this.#writes === null) this.#writes = new Set();
+    const writes = this.#writes;
     const tracked = write.finally(() => writes.delete(tracked));
     writes.add(tracked);
     return tracked;
