@@ -450,9 +450,25 @@ describe('CircuitBreaker', () => {
     await breaker.execute(ok);
     expect(breaker.status).toBe('closed');
     vi.advanceTimersByTime(1_000);
-    await breaker.execute(ok);
-    await settle();
+    // The hot path looks at the clock once every 16 calls on a shared store.
+    let calls = 0;
+    while (breaker.status === 'closed' && calls < 16) {
+      await breaker.execute(ok);
+      await settle();
+      calls++;
+    }
     expect(breaker.status).toBe('open');
+    expect(calls).toBeLessThanOrEqual(16);
+    expect(store.operations.filter((op) => op === 'getState')).toHaveLength(2);
+  });
+
+  it('never re-reads a local store from the hot path: its changes arrive synchronously', async () => {
+    store = new ScriptedStore({ local: true });
+    const breaker = make({ refreshIntervalMs: 1_000 });
+    await breaker.execute(ok);
+    vi.advanceTimersByTime(10_000);
+    for (let i = 0; i < 100; i++) await breaker.execute(ok);
+    expect(store.operations.filter((op) => op === 'getState')).toHaveLength(1);
   });
 
   it('fails open when the store cannot admit a probe, and reports the error', async () => {

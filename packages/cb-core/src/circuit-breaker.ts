@@ -86,8 +86,10 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    */
   readonly recordIntervalMs?: number;
   /**
-   * Backstop: the local view is re-read from the store when it is older than this, on the next call.
-   * Pushed changes keep it fresher in between.
+   * Backstop for a shared store: the local view is re-read from the store when it is older than this.
+   * A call on a closed circuit looks at the clock for it once every 16 calls (reading the clock costs
+   * more than the rest of that path); other calls look every time. Pushed changes keep the view
+   * fresher in between, and a local store (which pushes every change synchronously) is never re-read.
    * @default 5000
    */
   readonly refreshIntervalMs?: number;
@@ -228,6 +230,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #loading: Promise<void> | null = null;
   #refreshing = false;
   #lastRefresh = 0;
+  /** Hot-path calls left before the next backstop clock check; -1: never (a local store). */
+  #clockCheckCountdown: number;
   /** Sliding-window outcomes waiting for the next flush, with the batch's jitter and flush timer. */
   #pending: PendingBatch | null = null;
   #subscription: Disposable | null = null;
@@ -287,6 +291,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       'fail-closed';
     this.#view = UNLOADED_VIEW;
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
+    this.#clockCheckCountdown = store.local ? -1 : 0;
     const signal = options.signal ?? null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
@@ -351,8 +356,17 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (options === undefined && this.#untimed && this.#loaded && !this.#closed) {
       const view = this.#view;
       if (view.state === 'closed' && view.override === null) {
-        const local = this.#clock.now();
-        if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+        // The backstop refresh reads the clock, which costs more than the rest of this path: on a
+        // shared store it is checked every CLOCK_CHECK_EVERY calls; a local store pushes every change
+        // synchronously and needs no backstop here.
+        const countdown = this.#clockCheckCountdown;
+        if (countdown === 0) {
+          this.#clockCheckCountdown = CLOCK_CHECK_EVERY;
+          const local = this.#clock.now();
+          if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+        } else if (countdown > 0) {
+          this.#clockCheckCountdown = countdown - 1;
+        }
         const signal = this.#signal ?? NEVER_ABORTED;
         if (signal.aborted) return Promise.reject(signal.reason);
         let result: T | PromiseLike<T>;
@@ -880,6 +894,9 @@ interface PendingBatch {
   readonly jitter: number;
   timer: TimerHandle | null;
 }
+
+/** On a shared store, the hot path checks the backstop refresh's clock once per this many calls. */
+const CLOCK_CHECK_EVERY = 15;
 
 /** Makes lease ids unique within the process (their random part makes them unique across it). */
 let leaseCounter = 0;
