@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { captureMicrotaskErrors } from './__tests__/capture-microtask-errors.js';
 import { ChangeListeners } from './change-listeners.js';
 import { createInitialState } from './circuit-state.js';
 import { InvalidCircuitNameError } from './errors/invalid-circuit-name-error.js';
@@ -51,22 +52,7 @@ describe('ChangeListeners', () => {
       { name: 'a' },
     );
     listeners.subscribe((c) => seen.push(c.name), { name: 'a' });
-    const errors: unknown[] = [];
-    const original = globalThis.queueMicrotask;
-    globalThis.queueMicrotask = (task) =>
-      original(() => {
-        try {
-          task();
-        } catch (error) {
-          errors.push(error);
-        }
-      });
-    try {
-      listeners.emit(change('a'));
-      await Promise.resolve();
-    } finally {
-      globalThis.queueMicrotask = original;
-    }
+    const errors = await captureMicrotaskErrors(() => listeners.emit(change('a')));
     expect(seen).toEqual(['a']);
     expect(errors).toMatchObject([{ message: 'listener bug' }]);
   });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { captureMicrotaskErrors } from './__tests__/capture-microtask-errors.js';
 import { systemClock } from './clock.js';
 import { Listeners, toDisposable } from './listeners.js';
 
@@ -30,22 +31,7 @@ describe('Listeners', () => {
       throw new Error('listener bug');
     });
     listeners.add((n) => seen.push(n));
-    const errors: unknown[] = [];
-    const original = globalThis.queueMicrotask;
-    globalThis.queueMicrotask = (task) =>
-      original(() => {
-        try {
-          task();
-        } catch (error) {
-          errors.push(error);
-        }
-      });
-    try {
-      listeners.emit(7);
-      await Promise.resolve();
-    } finally {
-      globalThis.queueMicrotask = original;
-    }
+    const errors = await captureMicrotaskErrors(() => listeners.emit(7));
     expect(seen).toEqual([7]);
     expect(errors).toMatchObject([{ message: 'listener bug' }]);
   });

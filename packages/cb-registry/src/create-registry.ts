@@ -1,6 +1,11 @@
 import { assertInteger } from '@xnai/cb-core';
 import { RedisConnectionManager, type RedisConnectionOptions } from '@xnai/cb-redis-connection';
-import { CircuitBreakerRegistry, type CircuitBreakerRegistryOptions } from './registry.js';
+import {
+  CircuitBreakerRegistry,
+  type CircuitBreakerRegistryOptions,
+  REGISTRY_OWN_OPTION_NAMES,
+} from './registry.js';
+import { STATE_MANAGER_OPTION_NAMES } from './state-manager.js';
 
 /** Options of {@link createCircuitBreakerRegistry}: the connection's and the registry's. */
 export interface CreateCircuitBreakerRegistryOptions
@@ -15,15 +20,12 @@ export interface CreateCircuitBreakerRegistryOptions
   readonly awaitConnectionMs?: number;
 }
 
-const REGISTRY_OPTION_NAMES = [
-  'keyPrefix',
-  'channel',
-  'ttlMs',
-  'stateCheckIntervalMs',
-  'useClientTime',
-  'closeRedisOnCleanup',
-  'cleanupGraceMs',
-] as const;
+/** Options that go to the registry; every other one configures the connection manager. */
+const REGISTRY_OPTION_NAMES: ReadonlySet<string> = new Set(
+  [...STATE_MANAGER_OPTION_NAMES, ...REGISTRY_OWN_OPTION_NAMES].filter(
+    (name) => name !== 'redis' && name !== 'clock',
+  ),
+);
 
 /**
  * The seed's `create_circuit_breaker_registry`: a connection manager from a URL or individual
@@ -48,7 +50,7 @@ export async function createCircuitBreakerRegistry(
   const registry: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rest)) {
     if (value === undefined) continue;
-    if ((REGISTRY_OPTION_NAMES as readonly string[]).includes(key)) registry[key] = value;
+    if (REGISTRY_OPTION_NAMES.has(key)) registry[key] = value;
     else connection[key] = value;
   }
   const manager = new RedisConnectionManager(connection as RedisConnectionOptions);

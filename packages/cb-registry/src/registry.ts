@@ -34,6 +34,7 @@ import {
   type FallbackStatus,
   type ReconciledEvent,
   type ReconcileTrigger,
+  STATE_MANAGER_OPTION_NAMES,
 } from './state-manager.js';
 
 /** What a breaker does with calls while Redis is unavailable. */
@@ -137,17 +138,9 @@ interface Entry {
   readonly subscription: Disposable;
 }
 
-const OPTION_NAMES = new Set([
-  'redis',
-  'keyPrefix',
-  'channel',
-  'ttlMs',
-  'stateCheckIntervalMs',
-  'useClientTime',
-  'closeRedisOnCleanup',
-  'cleanupGraceMs',
-  'clock',
-]);
+/** The registry's own options, on top of the state manager's. */
+export const REGISTRY_OWN_OPTION_NAMES = ['closeRedisOnCleanup', 'cleanupGraceMs'] as const;
+const OPTION_NAMES = new Set<string>([...STATE_MANAGER_OPTION_NAMES, ...REGISTRY_OWN_OPTION_NAMES]);
 const CONFIG_OPTION_NAMES = [
   'callTimeoutMs',
   'classifyError',

@@ -110,7 +110,8 @@ export type ReconcileTrigger =
   | 'pending'
   | 'manual';
 
-const OPTION_NAMES = new Set([
+/** Options of {@link CircuitBreakerStateManager}, for rejecting unknown ones (the registry extends them). */
+export const STATE_MANAGER_OPTION_NAMES = [
   'redis',
   'keyPrefix',
   'channel',
@@ -118,7 +119,8 @@ const OPTION_NAMES = new Set([
   'stateCheckIntervalMs',
   'useClientTime',
   'clock',
-]);
+] as const;
+const OPTION_NAMES = new Set<string>(STATE_MANAGER_OPTION_NAMES);
 const MAX_MERGE_ATTEMPTS = 5;
 const PENDING_RECONCILE_DELAY_MS = 100;
 /** Circuits reconciled at once. */

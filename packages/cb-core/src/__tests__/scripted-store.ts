@@ -11,7 +11,7 @@ import type {
   Disposable,
   OverrideRequest,
 } from '../store.js';
-import { type CircuitEvent, transition } from '../transition.js';
+import { type CircuitEvent, type TransitionResult, transition } from '../transition.js';
 
 /**
  * A test double of a shared store: the real transition function over a Map, with injectable latency
@@ -40,8 +40,11 @@ export class ScriptedStore implements CircuitStateStore {
 
   /** Applies an event as another instance would, announcing transitions. */
   applyNow(name: string, event: CircuitEvent, policy: CircuitPolicy): CircuitStateData {
-    const now = Date.now();
-    const result = transition(this.states.get(name), event, policy, now);
+    return this.#apply(name, event, policy).state;
+  }
+
+  #apply(name: string, event: CircuitEvent, policy: CircuitPolicy): TransitionResult {
+    const result = transition(this.states.get(name), event, policy, Date.now());
     if (result.changed) {
       this.states.set(name, result.state);
       if (result.transition !== null) {
@@ -53,7 +56,7 @@ export class ScriptedStore implements CircuitStateStore {
         });
       }
     }
-    return result.state;
+    return result;
   }
 
   getState(name: string): Promise<CircuitStateData | undefined> {
@@ -79,22 +82,11 @@ export class ScriptedStore implements CircuitStateStore {
   }
   acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
     return this.#io('acquire', () => {
-      const now = Date.now();
-      const result = transition(
-        this.states.get(name),
+      const result = this.#apply(
+        name,
         { type: 'acquire', leaseId: request.leaseId, jitter: request.jitter ?? 0 },
         policy,
-        now,
       );
-      if (result.changed) this.states.set(name, result.state);
-      if (result.transition !== null) {
-        this.#listeners.emit({
-          name,
-          version: result.state.version,
-          state: result.state,
-          transition: result.transition,
-        });
-      }
       if (result.admission === null) throw new Error('acquire without admission');
       return { admission: result.admission, state: result.state };
     });
