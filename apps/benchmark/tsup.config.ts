@@ -5,7 +5,7 @@ export default defineConfig({
   format: ['esm'],
   clean: true,
   sourcemap: true,
-  target: 'node20',
+  target: 'node22',
   // The Redis harness is TypeScript source in a private workspace package: bundle it. Its container
   // backend (testcontainers) is loaded lazily and only when a container runtime answers; its store
   // contract suite (vitest, fast-check) is not used here and tree-shaken away.

@@ -6,7 +6,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
-  target: 'node20',
+  target: 'node22',
   treeshake: true,
   // The Lua scripts ship inside the bundle as strings.
   loader: { '.lua': 'text' },

@@ -41,6 +41,9 @@ const EXPECTED_ROWS = [
   'propagation.p50',
   'propagation.p99',
   'propagation.max',
+  ...['count-10000', 'time-60s'].flatMap((window) =>
+    [10_000, 100_000, 1_000_000].map((rate) => `flush.${window}.${rate}`),
+  ),
 ];
 
 interface Row {
@@ -76,6 +79,7 @@ describe('benchmark --quick', () => {
       '4 idle',
       '5 store',
       '6 propagation',
+      '7 one sliding-window flush',
     ]) {
       expect(stdout).toContain(measurement);
     }

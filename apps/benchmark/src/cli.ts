@@ -6,9 +6,11 @@ import { startRedis } from '@xnai/test-utils';
 import { measureClosedMemory } from './closed-memory.js';
 import { measureClosedRedis } from './closed-redis.js';
 import { type BenchContext, createContext } from './context.js';
+import { measureFlushCost } from './flush-cost.js';
 import { collectGarbage } from './harness.js';
 import { measureIdleBreaker } from './idle-breaker.js';
 import { measureOpenPath } from './open-path.js';
+import { PEER_VERSIONS } from './peers.js';
 import { measurePropagation } from './propagation.js';
 import { measureRegistryScale } from './registry-scale.js';
 import { formatTable, type MeasurementResult, type Row } from './report.js';
@@ -59,6 +61,7 @@ const MEASUREMENTS: ReadonlyArray<{
   { key: 'storeRoundTrip', run: measureStoreRoundTrip },
   { key: 'propagation', run: measurePropagation },
   { key: 'registryScale', run: measureRegistryScale },
+  { key: 'flushCost', run: measureFlushCost },
 ];
 
 async function main(): Promise<void> {
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     const info = await context.createClient().info('server');
     redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     console.log(
-      `@xnai/benchmark ${options.quick ? '--quick' : 'full'} run: Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), Redis ${redisVersion} (${server.backend})`,
+      `@xnai/benchmark ${options.quick ? '--quick' : 'full'} run: Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), Redis ${redisVersion} (${server.backend}), cockatiel ${PEER_VERSIONS.cockatiel}, opossum ${PEER_VERSIONS.opossum}`,
     );
     for (const measurement of MEASUREMENTS) {
       const measurementStarted = performance.now();
@@ -116,6 +119,7 @@ async function main(): Promise<void> {
           cpus: availableParallelism(),
           cpuModel: cpus()[0]?.model ?? 'unknown',
           redis: { version: redisVersion, backend: server.backend },
+          peers: PEER_VERSIONS,
         },
         rows,
         notes,

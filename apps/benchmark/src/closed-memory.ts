@@ -4,11 +4,12 @@ import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'coc
 import Opossum from 'opossum';
 import type { BenchContext } from './context.js';
 import { compare, figureOf } from './harness.js';
+import { COCKATIEL, OPOSSUM } from './peers.js';
 import { type MeasurementResult, row } from './report.js';
 
 const MEASUREMENT = '1 closed path, memory store';
 
-/** ns per `await breaker.execute(fn)` on a closed circuit: ours, cockatiel 3, opossum 9, bare `await fn()`. */
+/** ns per `await breaker.execute(fn)` on a closed circuit: ours, cockatiel and opossum, bare `await fn()`. */
 export async function measureClosedMemory(context: BenchContext): Promise<MeasurementResult> {
   const fn = async (): Promise<number> => 42;
   const store = new MemoryStateStore();
@@ -31,18 +32,18 @@ export async function measureClosedMemory(context: BenchContext): Promise<Measur
       [
         { subject: 'bare await fn()', task: () => fn() },
         { subject: 'ours', task: () => ours.execute(fn) },
-        { subject: 'cockatiel 3', task: () => cockatiel.execute(fn) },
-        { subject: 'opossum 9', task: () => opossum.fire() },
+        { subject: COCKATIEL, task: () => cockatiel.execute(fn) },
+        { subject: OPOSSUM, task: () => opossum.fire() },
       ],
       options,
     );
-    const reference = figureOf(figures, 'cockatiel 3').medianNsPerOp;
+    const reference = figureOf(figures, COCKATIEL).medianNsPerOp;
     const bare = figureOf(figures, 'bare await fn()').medianNsPerOp;
     const ids: Record<string, string> = {
       'bare await fn()': 'closed-memory.bare',
       ours: 'closed-memory.ours',
-      'cockatiel 3': 'closed-memory.cockatiel',
-      'opossum 9': 'closed-memory.opossum',
+      [COCKATIEL]: 'closed-memory.cockatiel',
+      [OPOSSUM]: 'closed-memory.opossum',
     };
     const rows = figures.map((figure) => {
       const ratio = figure.medianNsPerOp / reference;

@@ -4,6 +4,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import Opossum from 'opossum';
 import type { BenchContext } from './context.js';
 import { collectGarbage, median } from './harness.js';
+import { COCKATIEL, OPOSSUM } from './peers.js';
 import { type MeasurementResult, type Row, row } from './report.js';
 import { installTimerCensus, refedTimeouts } from './timer-census.js';
 
@@ -75,7 +76,7 @@ export async function measureIdleBreaker(context: BenchContext): Promise<Measure
       async dispose() {},
     },
     {
-      subject: 'cockatiel 3',
+      subject: COCKATIEL,
       id: 'idle.cockatiel',
       async create() {
         const policy = circuitBreaker(handleAll, {
@@ -88,7 +89,7 @@ export async function measureIdleBreaker(context: BenchContext): Promise<Measure
       async dispose() {},
     },
     {
-      subject: 'opossum 9',
+      subject: OPOSSUM,
       id: 'idle.opossum',
       async create() {
         const breaker = new Opossum(fn, { timeout: false });

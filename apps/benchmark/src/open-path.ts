@@ -4,6 +4,7 @@ import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'coc
 import Opossum from 'opossum';
 import type { BenchContext } from './context.js';
 import { compare, figureOf, noop } from './harness.js';
+import { COCKATIEL, OPOSSUM } from './peers.js';
 import { type MeasurementResult, row } from './report.js';
 
 const MEASUREMENT = '3 open path (rejection)';
@@ -55,20 +56,20 @@ export async function measureOpenPath(context: BenchContext): Promise<Measuremen
       [
         { subject: 'ours', task: () => ours.execute(fn).then(noop, noop) },
         { subject: 'ours with fallback', task: () => oursWithFallback.execute(fn).then(noop, noop) },
-        { subject: 'cockatiel 3', task: () => cockatiel.execute(fn).then(noop, noop) },
-        { subject: 'opossum 9', task: () => opossum.fire().then(noop, noop) },
+        { subject: COCKATIEL, task: () => cockatiel.execute(fn).then(noop, noop) },
+        { subject: OPOSSUM, task: () => opossum.fire().then(noop, noop) },
       ],
       options,
     );
-    const cockatielNs = figureOf(figures, 'cockatiel 3').medianNsPerOp;
-    const opossumNs = figureOf(figures, 'opossum 9').medianNsPerOp;
+    const cockatielNs = figureOf(figures, COCKATIEL).medianNsPerOp;
+    const opossumNs = figureOf(figures, OPOSSUM).medianNsPerOp;
     const fastestPeer = cockatielNs <= opossumNs ? 'cockatiel' : 'opossum';
     const fastestNs = Math.min(cockatielNs, opossumNs);
     const ids: Record<string, string> = {
       ours: 'open.ours',
       'ours with fallback': 'open.ours-fallback',
-      'cockatiel 3': 'open.cockatiel',
-      'opossum 9': 'open.opossum',
+      [COCKATIEL]: 'open.cockatiel',
+      [OPOSSUM]: 'open.opossum',
     };
     const rows = figures.map((figure) => {
       const ratio = figure.medianNsPerOp / fastestNs;

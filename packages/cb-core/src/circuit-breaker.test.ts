@@ -539,6 +539,61 @@ describe('CircuitBreaker', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('sends a million calls of one flush interval as one reduced batch, bounded by the window', async () => {
+    const breaker = make({
+      failureThreshold: 1_000,
+      slidingWindow: { type: 'count', size: 10_000 },
+      failureRateThreshold: 0.5,
+      recordIntervalMs: 1_000,
+    });
+    await breaker.execute(ok);
+    await vi.advanceTimersByTimeAsync(1_000);
+    store.recorded.length = 0;
+    const fail = (): never => {
+      throw new Error('boom');
+    };
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 1_000_000; i++) {
+      calls.push(breaker.execute(i % 10 === 9 ? fail : () => i).catch(() => undefined));
+    }
+    await Promise.all(calls);
+    expect(store.recorded).toEqual([]);
+    // The view takes the batch when it is sent, before the store confirms it.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(store.recorded).toHaveLength(1);
+    const batch = store.recorded[0];
+    expect(batch).toMatchObject({
+      calls: 1_000_000,
+      failures: 100_000,
+      trailingFailures: 1,
+      trailingSuccesses: 0,
+    });
+    expect((batch as { recent: string }).recent).toBe('sssssssssf'.repeat(1_000));
+    expect(store.states.get('payments')).toMatchObject({ state: 'closed', failureCount: 1 });
+    expect(breaker.stateData.window).toEqual({ kind: 'count', outcomes: 'sssssssssf'.repeat(1_000) });
+  }, 30_000);
+
+  it('flushes a batch the moment the view plus the batch trips, judged per outcome', async () => {
+    const breaker = make({
+      failureThreshold: 1_000,
+      slidingWindow: { type: 'count', size: 10 },
+      minimumCalls: 10,
+      failureRateThreshold: 0.5,
+      recordIntervalMs: 1_000,
+    });
+    // Four failures reach the store; the view knows them.
+    for (let i = 0; i < 4; i++) await breaker.execute(boom).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(1_000);
+    for (let i = 0; i < 5; i++) await breaker.execute(ok);
+    expect(breaker.status).toBe('closed');
+    // The tenth call in the window is the fifth failure: 5 / 10 trips, at once, without the timer.
+    await breaker.execute(boom).catch(() => undefined);
+    expect(breaker.status).toBe('open');
+    await settle();
+    expect(store.recorded.at(-1)).toMatchObject({ calls: 6, failures: 1, recent: 'sssssf' });
+    expect(store.states.get('payments')).toMatchObject({ state: 'open' });
+  });
+
   it('sends a batch at once when its first outcome trips the circuit', async () => {
     const breaker = make({
       failureThreshold: 1,

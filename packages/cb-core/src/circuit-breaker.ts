@@ -12,6 +12,7 @@ import { CircuitOpenError } from './errors/circuit-open-error.js';
 import { ClosedError } from './errors/closed-error.js';
 import { StoreUnavailableError } from './errors/store-unavailable-error.js';
 import { Listeners } from './listeners.js';
+import { OutcomeBatchBuilder, type RecordedOutcomes, TripDetector } from './outcome-batch.js';
 import {
   type CircuitPolicy,
   type CircuitPolicyOptions,
@@ -596,36 +597,42 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     // The hot path: a success on a closed circuit with nothing to reset writes nothing.
     if (kind === 'success' && !windowed && view.failureCount === 0) return;
 
-    const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
-    const batching = windowed && this.#recordIntervalMs > 0;
-    const pending = this.#pending;
-    const jitter = batching && pending !== null ? pending.jitter : this.#jitter();
-    const tripped = this.#applyLocally([outcome], jitter);
-
-    if (!batching) {
+    if (!windowed || this.#recordIntervalMs === 0) {
+      const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
+      const jitter = this.#jitter();
+      this.#applyLocally([outcome], jitter);
       this.#send([outcome], jitter);
-    } else if (pending === null) {
-      const batch: PendingBatch = { outcomes: [outcome], jitter, timer: null };
-      this.#pending = batch;
-      if (tripped) this.#flushPending();
-      else {
-        batch.timer = this.#clock.setTimeout(() => {
-          batch.timer = null;
-          this.#flushPending();
-        }, this.#recordIntervalMs);
-      }
-    } else {
-      pending.outcomes.push(outcome);
-      // A trip must reach the store without waiting for the interval.
-      if (tripped) this.#flushPending();
+      return;
     }
+    // A sliding window on a shared store: outcomes are batched for recordIntervalMs and sent as one
+    // reduced batch, whatever the call rate. Each one is judged locally at once, in constant time:
+    // an outcome that trips this instance's view flushes the batch without waiting.
+    let pending = this.#pending;
+    if (pending === null) {
+      const batch: PendingBatch = {
+        builder: new OutcomeBatchBuilder(this.policy),
+        detector: new TripDetector(this.policy),
+        jitter: this.#jitter(),
+        timer: null,
+      };
+      batch.timer = this.#clock.setTimeout(() => {
+        batch.timer = null;
+        if (this.#pending === batch) this.#flushPending();
+      }, this.#recordIntervalMs);
+      this.#pending = batch;
+      pending = batch;
+    }
+    const failed = kind === 'failure';
+    pending.builder.add(failed, slow);
+    const now = this.policy.slidingWindow?.type === 'time' ? this.#storeClock.now() : 0;
+    if (pending.detector.add(view, pending.builder, failed, slow, now)) this.#flushPending();
   }
 
   /**
    * Applies outcomes to the local view before the store confirms them, so this instance acts on
    * them at once (and announces the change with its real reason). Returns whether the status changed.
    */
-  #applyLocally(outcomes: readonly CallOutcome[], jitter: number): boolean {
+  #applyLocally(outcomes: RecordedOutcomes, jitter: number): boolean {
     const local = transition(
       this.#view,
       { type: 'record', outcomes, jitter },
@@ -642,10 +649,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (pending === null) return Promise.resolve();
     this.#pending = null;
     if (pending.timer !== null) this.#clock.clearTimeout(pending.timer);
-    return this.#send(pending.outcomes, pending.jitter);
+    const batch = pending.builder.build();
+    this.#applyLocally(batch, pending.jitter);
+    return this.#send(batch, pending.jitter);
   }
 
-  #send(outcomes: readonly CallOutcome[], jitter: number): Promise<void> {
+  #send(outcomes: RecordedOutcomes, jitter: number): Promise<void> {
     this.#inFlight += 1;
     const write = this.#store.record(this.name, outcomes, this.policy, jitter).then(
       (state) => {
@@ -890,7 +899,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 }
 
 interface PendingBatch {
-  readonly outcomes: CallOutcome[];
+  readonly builder: OutcomeBatchBuilder;
+  readonly detector: TripDetector;
   readonly jitter: number;
   timer: TimerHandle | null;
 }

@@ -34,6 +34,18 @@ export { InvalidStateDataError } from './errors/invalid-state-data-error.js';
 export { StoreUnavailableError } from './errors/store-unavailable-error.js';
 export { Listeners, toDisposable } from './listeners.js';
 export {
+  assertRecordedOutcomes,
+  EMPTY_BATCH,
+  findOutcomeBatchProblem,
+  isOutcomeBatch,
+  type OutcomeBatch,
+  OutcomeBatchBuilder,
+  type RecordedOutcomes,
+  type ReducedOutcomes,
+  recentLimit,
+  reduceOutcomes,
+} from './outcome-batch.js';
+export {
   backoffDuration,
   type CircuitPolicy,
   type CircuitPolicyOptions,

@@ -1,5 +1,6 @@
 import type { CircuitOverride, CircuitStateData, CircuitStatus, OverrideMode } from './circuit-state.js';
 import type { Clock } from './clock.js';
+import type { RecordedOutcomes } from './outcome-batch.js';
 import type { CircuitPolicy } from './policy.js';
 
 /** A resource released by calling `dispose()`; also usable with `using`. */
@@ -124,10 +125,15 @@ export interface CircuitStateStore {
   getAllStates(): Promise<Map<string, CircuitStateData>>;
   /** Admits a call, leases a half-open probe, or rejects until a time. */
   acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult>;
-  /** Records outcomes in order and returns the resulting state. */
+  /**
+   * Records outcomes and returns the resulting state. A list is applied as one batch, exactly as
+   * its reduction ({@link reduceOutcomes}) would be: the outcomes admitted while closed join the
+   * counters and the window together and the trip is judged once on the result; then probe outcomes
+   * in order. Stores check a reduced {@link OutcomeBatch} before they write anything.
+   */
   record(
     name: string,
-    outcomes: readonly CallOutcome[],
+    outcomes: RecordedOutcomes,
     policy: CircuitPolicy,
     jitter?: number,
   ): Promise<CircuitStateData>;

@@ -424,7 +424,7 @@ describe('transition: properties', () => {
             (before?.state !== 'open' || after.consecutiveOpens !== before.consecutiveOpens)
           ) {
             expect(after.consecutiveOpens).toBeGreaterThanOrEqual(1);
-            if (event.type === 'record' && event.outcomes.length === 1) {
+            if (event.type === 'record' && Array.isArray(event.outcomes) && event.outcomes.length === 1) {
               expect(after.consecutiveOpens).toBe((before?.consecutiveOpens ?? 0) + 1);
             }
             const jitter = event.type === 'record' ? event.jitter : 0;

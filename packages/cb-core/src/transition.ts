@@ -8,12 +8,13 @@ import {
   type ProbeLease,
   type TimeBucket,
 } from './circuit-state.js';
+import { type OutcomeBatch, type RecordedOutcomes, reduceOutcomes } from './outcome-batch.js';
 import { type CircuitPolicy, openDuration } from './policy.js';
 import type {
   Admission,
-  CallOutcome,
   CircuitTransition,
   OverrideRequest,
+  ProbeTicket,
   RejectionReason,
   TransitionReason,
 } from './store.js';
@@ -40,7 +41,12 @@ export type CircuitEvent =
       /** Integer in [0, JITTER_SCALE). */
       readonly jitter: number;
     }
-  | { readonly type: 'record'; readonly outcomes: readonly CallOutcome[]; readonly jitter: number }
+  | {
+      readonly type: 'record';
+      /** Outcomes as they happened, or already reduced; either way applied as one batch. */
+      readonly outcomes: RecordedOutcomes;
+      readonly jitter: number;
+    }
   | { readonly type: 'override'; readonly override: OverrideRequest | null }
   | { readonly type: 'reset' };
 
@@ -174,47 +180,36 @@ export function transition(
       break;
     }
     case 'record': {
-      for (const outcome of event.outcomes) {
-        const ticket = outcome.probe ?? null;
-        if (ticket !== null) {
-          const index = probes.findIndex((lease) => lease.id === ticket.id);
-          // A lease that lapsed or belongs to an ended round: the late outcome counts for nothing.
-          if (index < 0) continue;
-          const lease = probes[index] as ProbeLease;
-          probes = probes.filter((_, i) => i !== index);
-          dirty = true;
-          if (next.override !== null || next.state !== 'half_open' || lease.round !== next.halfOpenRound)
-            continue;
-          if (outcome.kind === 'success') {
-            next.successCount += 1;
-            next.failureCount = 0;
-            next.lastSuccessTime = now;
-            if (next.successCount >= policy.successThreshold) close('probe_success_threshold');
-          } else if (outcome.kind === 'failure') {
-            next.failureCount += 1;
-            next.lastFailureTime = now;
-            open('probe_failure', event.jitter);
-          }
-          continue;
-        }
-        // Without a probe ticket the call was admitted while closed; once the circuit has left
-        // closed (or an override is in force) its late outcome is ignored.
-        if (outcome.kind === 'ignored' || next.override !== null || next.state !== 'closed') continue;
-        const failed = outcome.kind === 'failure';
-        const slow = outcome.slow === true;
-        if (failed) {
-          next.failureCount += 1;
-          next.successCount = 0;
-          next.lastFailureTime = now;
-        } else {
-          next.failureCount = 0;
-          next.successCount += 1;
-          next.lastSuccessTime = now;
-        }
+      const { batch, probes: probeOutcomes } = reduceOutcomes(event.outcomes, policy);
+      // Outcomes without a probe ticket were admitted while closed. They are judged, as one step,
+      // against the state the record finds: once the circuit has left closed (or an override is in
+      // force) they are late and count for nothing.
+      if (batch.calls > 0 && next.override === null && next.state === 'closed') {
+        const tripped = applyBatch(next, batch, policy, now);
         dirty = true;
-        const tripped = recordInWindow(next, policy, now, failed, slow);
         if (next.failureCount >= policy.failureThreshold) open('failure_threshold', event.jitter);
         else if (tripped !== null) open(tripped, event.jitter);
+      }
+      for (const outcome of probeOutcomes) {
+        const ticket = outcome.probe as ProbeTicket;
+        const index = probes.findIndex((lease) => lease.id === ticket.id);
+        // A lease that lapsed or belongs to an ended round: the late outcome counts for nothing.
+        if (index < 0) continue;
+        const lease = probes[index] as ProbeLease;
+        probes = probes.filter((_, i) => i !== index);
+        dirty = true;
+        if (next.override !== null || next.state !== 'half_open' || lease.round !== next.halfOpenRound)
+          continue;
+        if (outcome.kind === 'success') {
+          next.successCount += 1;
+          next.failureCount = 0;
+          next.lastSuccessTime = now;
+          if (next.successCount >= policy.successThreshold) close('probe_success_threshold');
+        } else if (outcome.kind === 'failure') {
+          next.failureCount += 1;
+          next.lastFailureTime = now;
+          open('probe_failure', event.jitter);
+        }
       }
       break;
     }
@@ -272,14 +267,22 @@ export function transition(
   };
 }
 
-/** Adds one outcome to the window and returns the rate that tripped, if any. */
-function recordInWindow(
+/**
+ * Applies a batch of closed-state outcomes as one step: counters as if its outcomes came one after
+ * another, every outcome into the window at once (a time window: the bucket of `now`). Returns the
+ * rate the resulting window trips on, if any. Time is O(window + batch), whatever the call count.
+ */
+function applyBatch(
   next: Mutable<CircuitStateData>,
+  batch: OutcomeBatch,
   policy: CircuitPolicy,
   now: number,
-  failed: boolean,
-  slow: boolean,
 ): 'failure_rate' | 'slow_call_rate' | null {
+  const successes = batch.calls - batch.failures;
+  next.failureCount = successes > 0 ? batch.trailingFailures : next.failureCount + batch.failures;
+  next.successCount = batch.failures > 0 ? batch.trailingSuccesses : next.successCount + successes;
+  if (batch.failures > 0) next.lastFailureTime = now;
+  if (successes > 0) next.lastSuccessTime = now;
   const window = policy.slidingWindow;
   if (window === null) {
     next.window = { kind: 'none' };
@@ -290,8 +293,7 @@ function recordInWindow(
   let slowCalls: number;
   if (window.type === 'count') {
     const previous = next.window.kind === 'count' ? next.window.outcomes : '';
-    const code = failed ? (slow ? 'F' : 'f') : slow ? 'S' : 's';
-    const outcomes = (previous + code).slice(-window.size);
+    const outcomes = (previous + batch.recent).slice(-window.size);
     next.window = { kind: 'count', outcomes };
     calls = outcomes.length;
     failures = 0;
@@ -311,16 +313,15 @@ function recordInWindow(
       now,
     );
     const last = buckets[buckets.length - 1];
-    const add = { calls: 1, failures: failed ? 1 : 0, slow: slow ? 1 : 0 };
     if (last !== undefined && last.start === start) {
       buckets[buckets.length - 1] = {
         start,
-        calls: last.calls + add.calls,
-        failures: last.failures + add.failures,
-        slow: last.slow + add.slow,
+        calls: last.calls + batch.calls,
+        failures: last.failures + batch.failures,
+        slow: last.slow + batch.slowCalls,
       };
     } else {
-      buckets.push({ start, ...add });
+      buckets.push({ start, calls: batch.calls, failures: batch.failures, slow: batch.slowCalls });
     }
     next.window = { kind: 'time', buckets };
     calls = 0;

@@ -5,7 +5,6 @@ import {
   assertKnownKeys,
   assertObject,
   assertStateData,
-  type CallOutcome,
   ChangeListeners,
   type CircuitPolicy,
   type CircuitStateChange,
@@ -17,6 +16,7 @@ import {
   effectiveStatus,
   Listeners,
   type OverrideRequest,
+  type RecordedOutcomes,
   StoreUnavailableError,
   type SubscribeOptions,
   systemClock,
@@ -524,7 +524,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   async record(
     name: string,
-    outcomes: readonly CallOutcome[],
+    outcomes: RecordedOutcomes,
     policy: CircuitPolicy,
     jitter?: number,
   ): Promise<CircuitStateData> {

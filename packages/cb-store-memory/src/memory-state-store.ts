@@ -4,8 +4,8 @@ import {
   assertInteger,
   assertKnownKeys,
   assertObject,
+  assertRecordedOutcomes,
   assertStateData,
-  type CallOutcome,
   ChangeListeners,
   type CircuitEvent,
   type CircuitPolicy,
@@ -15,7 +15,9 @@ import {
   type Clock,
   ClosedError,
   type Disposable,
+  JITTER_SCALE,
   type OverrideRequest,
+  type RecordedOutcomes,
   type SubscribeOptions,
   systemClock,
   type TimerHandle,
@@ -212,6 +214,7 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   async acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
+    if (request.jitter !== undefined) assertInteger('jitter', request.jitter, 0, JITTER_SCALE - 1);
     return (await this.#apply(
       name,
       { type: 'acquire', leaseId: request.leaseId, jitter: request.jitter ?? 0 },
@@ -219,12 +222,18 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
     )) as AcquireResult;
   }
 
+  /**
+   * Records outcomes as one batch (see the store contract).
+   * @throws {TypeError} the outcomes or the batch are malformed (nothing is written).
+   */
   async record(
     name: string,
-    outcomes: readonly CallOutcome[],
+    outcomes: RecordedOutcomes,
     policy: CircuitPolicy,
     jitter = 0,
   ): Promise<CircuitStateData> {
+    assertRecordedOutcomes(outcomes, policy);
+    assertInteger('jitter', jitter, 0, JITTER_SCALE - 1);
     return (await this.#apply(name, { type: 'record', outcomes, jitter }, policy)) as CircuitStateData;
   }
 

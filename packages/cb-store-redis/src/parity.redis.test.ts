@@ -4,7 +4,9 @@ import {
   type CircuitStateStore,
   JITTER_SCALE,
   type ProbeTicket,
+  reduceOutcomes,
   resolvePolicy,
+  transition,
 } from '@xnai/cb-core';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { type RedisServer, startRedis } from '@xnai/test-utils';
@@ -34,7 +36,15 @@ type Step =
       durationMs: number | null;
       reason: string | null;
     }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  | {
+      /** A flush interval's worth of closed-state outcomes, as runs; up to 60,000 outcomes. */
+      kind: 'bulk';
+      runs: Array<{ kind: CallOutcome['kind']; slow: boolean; count: number }>;
+      jitter: number;
+      /** Which store gets the list (the other gets its reduction). */
+      listTo: 'memory' | 'redis';
+    };
 
 const policies: fc.Arbitrary<CircuitPolicy> = fc
   .record({
@@ -47,6 +57,7 @@ const policies: fc.Arbitrary<CircuitPolicy> = fc
     jitterRatio: fc.constantFrom(0, 0.1, 0.33, 1),
     probeLeaseMs: fc.integer({ min: 1, max: 2_000 }),
     window: fc.constantFrom('none', 'count', 'time'),
+    countSize: fc.constantFrom(6, 100),
     slow: fc.boolean(),
     failureRateThreshold: fc.constantFrom(0.3, 0.5, 2 / 3, 1),
   })
@@ -64,7 +75,7 @@ const policies: fc.Arbitrary<CircuitPolicy> = fc
         p.window === 'none'
           ? null
           : p.window === 'count'
-            ? { type: 'count', size: 6 }
+            ? { type: 'count', size: p.countSize }
             : { type: 'time', durationMs: 3_000, bucketCount: 6 },
       minimumCalls: 3,
       failureRateThreshold: p.failureRateThreshold,
@@ -112,6 +123,22 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('bulk' as const),
+      runs: fc.array(
+        fc.record({
+          kind: fc.constantFrom('success', 'failure', 'ignored') as fc.Arbitrary<CallOutcome['kind']>,
+          slow: fc.boolean(),
+          count: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 20_000 })),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+      jitter: fc.integer({ min: 0, max: JITTER_SCALE - 1 }),
+      listTo: fc.constantFrom('memory', 'redis') as fc.Arbitrary<'memory' | 'redis'>,
+    }),
+  },
 );
 
 describe('parity of the Lua and TypeScript transitions', () => {
@@ -178,6 +205,36 @@ describe('parity of the Lua and TypeScript transitions', () => {
                 probe: o.ticket === null ? null : (tickets[o.ticket % Math.max(1, tickets.length)] ?? null),
               }));
               await both((store) => store.record(name, outcomes, policy, step.jitter));
+            } else if (step.kind === 'bulk') {
+              const outcomes: CallOutcome[] = [];
+              for (const run of step.runs) {
+                for (let i = 0; i < run.count; i++) outcomes.push({ kind: run.kind, slow: run.slow });
+              }
+              const reduced = reduceOutcomes(outcomes, policy).batch;
+              // The pure function agrees with itself on the list and its reduction...
+              const state = await memoryStore.getState(name);
+              const fromList = transition(
+                state,
+                { type: 'record', outcomes, jitter: step.jitter },
+                policy,
+                now,
+              );
+              const fromBatch = transition(
+                state,
+                { type: 'record', outcomes: reduced, jitter: step.jitter },
+                policy,
+                now,
+              );
+              expect(fromBatch).toEqual(fromList);
+              // ...and the stores agree whichever of the two each one is given.
+              await both((store) =>
+                store.record(
+                  name,
+                  (store === memoryStore) === (step.listTo === 'memory') ? outcomes : reduced,
+                  policy,
+                  step.jitter,
+                ),
+              );
             } else if (step.kind === 'override') {
               const request =
                 step.mode === null

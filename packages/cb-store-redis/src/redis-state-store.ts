@@ -6,6 +6,7 @@ import {
   assertInteger,
   assertKnownKeys,
   assertObject,
+  assertRecordedOutcomes,
   assertStateData,
   type CallOutcome,
   ChangeListeners,
@@ -19,8 +20,12 @@ import {
   DEFAULT_POLICY,
   type Disposable,
   InvalidStateDataError,
+  JITTER_SCALE,
   Listeners,
   type OverrideRequest,
+  type ProbeTicket,
+  type RecordedOutcomes,
+  reduceOutcomes,
   type SubscribeOptions,
   systemClock,
   type TransitionReason,
@@ -147,16 +152,12 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-function outcomeCode(outcome: CallOutcome): string {
+/** A probe outcome's code in the script's arguments. */
+function probeCode(outcome: CallOutcome): string {
   const slow = outcome.slow === true;
-  if (outcome.probe != null) {
-    if (outcome.kind === 'success') return slow ? 'P' : 'p';
-    if (outcome.kind === 'failure') return slow ? 'Q' : 'q';
-    return 'r';
-  }
-  if (outcome.kind === 'success') return slow ? 'S' : 's';
-  if (outcome.kind === 'failure') return slow ? 'F' : 'f';
-  return 'i';
+  if (outcome.kind === 'success') return slow ? 'P' : 'p';
+  if (outcome.kind === 'failure') return slow ? 'Q' : 'q';
+  return 'r';
 }
 
 /**
@@ -496,6 +497,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
         `leaseId must be 1 to 64 of A-Z a-z 0-9 . : _ -, got ${JSON.stringify(request.leaseId)}`,
       );
     }
+    if (request.jitter !== undefined) assertInteger('jitter', request.jitter, 0, JITTER_SCALE - 1);
     const result = await this.#mutate(name, 'acquire', policy, [
       request.leaseId,
       String(request.jitter ?? 0),
@@ -504,19 +506,44 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     return { admission: result.admission, state: result.state };
   }
 
+  /**
+   * Records outcomes as one batch. A list is reduced here first ({@link reduceOutcomes}), so what
+   * travels and what the script does is bounded by the window, whatever the number of calls.
+   * @throws {TypeError} the outcomes or the batch are malformed (nothing is written).
+   */
   async record(
     name: string,
-    outcomes: readonly CallOutcome[],
+    outcomes: RecordedOutcomes,
     policy: CircuitPolicy,
     jitter = 0,
   ): Promise<CircuitStateData> {
+    assertRecordedOutcomes(outcomes, policy);
+    assertInteger('jitter', jitter, 0, JITTER_SCALE - 1);
+    const { batch, probes } = reduceOutcomes(outcomes, policy);
     let codes = '';
-    const probes: string[] = [];
-    for (const outcome of outcomes) {
-      codes += outcomeCode(outcome);
-      if (outcome.probe != null) probes.push(outcome.probe.id, String(outcome.probe.round));
+    const tickets: string[] = [];
+    for (const outcome of probes) {
+      const probe = outcome.probe as ProbeTicket;
+      if (!LEASE_ID.test(probe.id)) {
+        throw new TypeError(
+          `probe id must be 1 to 64 of A-Z a-z 0-9 . : _ -, got ${JSON.stringify(probe.id)}`,
+        );
+      }
+      codes += probeCode(outcome);
+      tickets.push(probe.id, String(probe.round));
     }
-    return (await this.#mutate(name, 'record', policy, [String(jitter), codes, ...probes])).state;
+    const args = [
+      String(jitter),
+      String(batch.calls),
+      String(batch.failures),
+      String(batch.slowCalls),
+      String(batch.trailingFailures),
+      String(batch.trailingSuccesses),
+      batch.recent,
+      codes,
+      ...tickets,
+    ];
+    return (await this.#mutate(name, 'record', policy, args)).state;
   }
 
   async override(

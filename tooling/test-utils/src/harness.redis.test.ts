@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from './fault-proxy.js';
-import { type RedisServer, startRedis } from './redis-server.js';
+import { hasContainerRuntime, type RedisServer, startRedis } from './redis-server.js';
 import { waitFor } from './wait-for.js';
 
 /** Minimal RESP client over a raw socket, so the harness is tested without the code it tests. */
@@ -160,6 +160,28 @@ describe('startRedis without a usable backend', () => {
       );
     } finally {
       if (saved !== undefined) process.env.REDIS_URL = saved;
+    }
+  });
+});
+
+describe('startRedis with a container runtime named but not answering', () => {
+  it('asks Testcontainers, which fails fast, and falls back to redis-server from PATH', async () => {
+    const saved = { host: process.env.DOCKER_HOST, url: process.env.REDIS_URL };
+    process.env.DOCKER_HOST = 'tcp://127.0.0.1:1';
+    delete process.env.REDIS_URL;
+    try {
+      const started = performance.now();
+      expect(await hasContainerRuntime({ refresh: true })).toBe(false);
+      // Testcontainers 12 gives up on an unreachable runtime at once (about 0.3 s here), not after a timeout.
+      expect(performance.now() - started).toBeLessThan(10_000);
+      const server = await startRedis();
+      expect(server.backend).toBe('process');
+      await server.stop();
+    } finally {
+      if (saved.host === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved.host;
+      if (saved.url !== undefined) process.env.REDIS_URL = saved.url;
+      await hasContainerRuntime({ refresh: true });
     }
   });
 });

@@ -278,8 +278,12 @@ function containerSocketCandidates(): string[] {
   ];
 }
 
-/** True when a container runtime answers. Cached per process; no socket and no DOCKER_HOST means no. */
-export function hasContainerRuntime(): Promise<boolean> {
+/**
+ * True when a container runtime answers. Cached per process (`refresh` asks again); no socket and no
+ * DOCKER_HOST means no, without loading Testcontainers.
+ */
+export function hasContainerRuntime(options: { refresh?: boolean } = {}): Promise<boolean> {
+  if (options.refresh === true) containerRuntime = undefined;
   containerRuntime ??= (async () => {
     const hinted =
       process.env.DOCKER_HOST !== undefined || containerSocketCandidates().some((path) => existsSync(path));

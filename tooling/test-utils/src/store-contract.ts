@@ -6,6 +6,7 @@ import {
   createInitialState,
   InvalidCircuitNameError,
   InvalidStateDataError,
+  reduceOutcomes,
   resolvePolicy,
 } from '@xnai/cb-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -150,9 +151,10 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       const policy = resolvePolicy({ failureThreshold: 3, openTimeoutMs: 10_000 });
       const changes: CircuitStateChange[] = [];
       const subscription = store.subscribe((change) => changes.push(change), { name });
+      // One record is one batch, judged once: all five failures count, and the circuit opens once.
       const data = await store.record(name, [FAIL, FAIL, FAIL, FAIL, FAIL], policy);
       expect(data.state).toBe('open');
-      expect(data.failureCount).toBe(3);
+      expect(data.failureCount).toBe(5);
       expect(data.consecutiveOpens).toBe(1);
       expect(data.openUntil - data.lastStateChange).toBe(10_000);
       await eventually(() => expect(changes).toHaveLength(1), deliveryTimeoutMs);
@@ -316,6 +318,98 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       data = await store.record(name, [FAIL], policy);
       expect(data).toMatchObject({ state: 'open' });
       expect(data.window).toEqual({ kind: 'count', outcomes: '' });
+    });
+
+    it('applies a reduced batch exactly as the list of outcomes it stands for', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 4,
+        slidingWindow: { type: 'count', size: 5 },
+        minimumCalls: 5,
+        failureRateThreshold: 0.8,
+      });
+      const outcomes = [FAIL, OK, FAIL, FAIL, OK, OK, FAIL, { kind: 'ignored' } as const, FAIL];
+      const batch = reduceOutcomes(outcomes, policy).batch;
+      expect(batch).toEqual({
+        calls: 8,
+        failures: 5,
+        slowCalls: 0,
+        trailingFailures: 2,
+        trailingSuccesses: 0,
+        recent: 'fssff',
+      });
+      const fromList = await store.record(name, outcomes, policy);
+      const fromBatch = await store.record(`${name}-batch`, batch, policy);
+      const comparable = (data: CircuitStateData) => ({
+        ...data,
+        version: 0,
+        lastFailureTime: 0,
+        lastSuccessTime: 0,
+      });
+      expect(comparable(fromBatch)).toEqual({
+        ...comparable(fromList),
+        lastStateChange: fromBatch.lastStateChange,
+      });
+      expect(fromList).toMatchObject({
+        state: 'closed',
+        failureCount: 2,
+        window: { kind: 'count', outcomes: 'fssff' },
+      });
+    });
+
+    it('applies a batch of a million calls in one record, bounded by the window', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 1_000_000,
+        slidingWindow: { type: 'time', durationMs: 60_000 },
+        failureRateThreshold: 0.5,
+      });
+      const batch = {
+        calls: 1_000_000,
+        failures: 10_000,
+        slowCalls: 0,
+        trailingFailures: 0,
+        trailingSuccesses: 7,
+        recent: '',
+      };
+      const data = await store.record(name, batch, policy);
+      expect(data).toMatchObject({ state: 'closed', failureCount: 0, successCount: 7 });
+      expect(
+        data.window.kind === 'time' ? data.window.buckets.map((b) => [b.calls, b.failures]) : null,
+      ).toEqual([[1_000_000, 10_000]]);
+    });
+
+    it('rejects malformed outcomes, batches and jitter with a TypeError or RangeError, writing nothing', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 2,
+        slidingWindow: { type: 'count', size: 3 },
+        minimumCalls: 3,
+      });
+      const before = await store.record(name, [FAIL], policy);
+      const bad: unknown[] = [
+        [{ kind: 'broken' }],
+        [{ kind: 'failure', slow: 'yes' }],
+        [{ kind: 'failure', probe: { id: 7, round: 1 } }],
+        { calls: 2, failures: 3, slowCalls: 0, trailingFailures: 2, trailingSuccesses: 0, recent: 'ff' },
+        { calls: 2, failures: 2, slowCalls: 0, trailingFailures: 2, trailingSuccesses: 0, recent: 'f' },
+        { calls: 2, failures: 2, slowCalls: 0, trailingFailures: 2, trailingSuccesses: 0, recent: 'fx' },
+        {
+          calls: Number.NaN,
+          failures: 0,
+          slowCalls: 0,
+          trailingFailures: 0,
+          trailingSuccesses: 0,
+          recent: '',
+        },
+        { calls: 1, failures: 1, slowCalls: 0, trailingFailures: 0, trailingSuccesses: 0, recent: 'f' },
+        'ff',
+      ];
+      for (const outcomes of bad) {
+        await expect(store.record(name, outcomes as CallOutcome[], policy)).rejects.toThrow(TypeError);
+      }
+      for (const jitter of [Number.NaN, -1, 1.5, 1_000_000]) {
+        await expect(store.record(name, [FAIL], policy, jitter)).rejects.toThrow(RangeError);
+      }
+      await expect(store.record(name, [FAIL], policy, Number.NaN)).rejects.toThrow(/jitter/);
+      expect(await store.getState(name)).toEqual(before);
     });
 
     it('does not lose updates under concurrent writers', async () => {

@@ -1,11 +1,11 @@
 import type { CircuitStateData } from '../circuit-state.js';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
 import { Listeners, toDisposable } from '../listeners.js';
+import type { RecordedOutcomes } from '../outcome-batch.js';
 import type { CircuitPolicy } from '../policy.js';
 import type {
   AcquireRequest,
   AcquireResult,
-  CallOutcome,
   CircuitStateChange,
   CircuitStateStore,
   Disposable,
@@ -91,12 +91,15 @@ export class ScriptedStore implements CircuitStateStore {
       return { admission: result.admission, state: result.state };
     });
   }
+  /** What each `record` carried, in order. */
+  readonly recorded: RecordedOutcomes[] = [];
   record(
     name: string,
-    outcomes: readonly CallOutcome[],
+    outcomes: RecordedOutcomes,
     policy: CircuitPolicy,
     jitter = 0,
   ): Promise<CircuitStateData> {
+    this.recorded.push(outcomes);
     return this.#io('record', () => this.applyNow(name, { type: 'record', outcomes, jitter }, policy));
   }
   override(name: string, override: OverrideRequest | null, policy: CircuitPolicy): Promise<CircuitStateData> {

@@ -232,26 +232,30 @@ local function open_duration(opens, jitter)
   return math.max(1, math.floor(base - (base * P.jitterRatio * jitter) / JITTER_SCALE))
 end
 
-local function record_in_window(n, failed, slow)
+-- Applies a batch of closed-state outcomes as one step (mirrors applyBatch() in transition.ts):
+-- O(window + batch) whatever the number of calls it stands for.
+local function apply_batch(n, calls, failures, slows, trailingF, trailingS, recent)
+  local successes = calls - failures
+  if successes > 0 then n.failureCount = trailingF else n.failureCount = n.failureCount + failures end
+  if failures > 0 then n.successCount = trailingS else n.successCount = n.successCount + successes end
+  if failures > 0 then n.lastFailureTime = now end
+  if successes > 0 then n.lastSuccessTime = now end
   if P.windowType == 'none' then
     n.window = { kind = 'none' }
     return nil
   end
-  local calls, failures, slows = 0, 0, 0
+  local wCalls, wFailures, wSlow = 0, 0, 0
   if P.windowType == 'count' then
     local previous = ''
     if n.window.kind == 'count' then previous = n.window.outcomes end
-    local code
-    if failed then code = slow and 'F' or 'f' else code = slow and 'S' or 's' end
-    local outcomes = previous .. code
+    local outcomes = previous .. recent
     if #outcomes > P.windowSize then outcomes = string.sub(outcomes, #outcomes - P.windowSize + 1) end
     n.window = { kind = 'count', outcomes = outcomes }
-    calls = #outcomes
-    for i = 1, #outcomes do
-      local c = string.sub(outcomes, i, i)
-      if c == 'f' or c == 'F' then failures = failures + 1 end
-      if c == 'F' or c == 'S' then slows = slows + 1 end
-    end
+    wCalls = #outcomes
+    -- Deleting every run of other codes leaves one character per failure (per slow call): C-speed
+    -- counting that copies only what it keeps.
+    wFailures = #string.gsub(outcomes, '[^fF]+', '')
+    wSlow = #string.gsub(outcomes, '[^SF]+', '')
   else
     local bucketMs = P.windowSize / P.bucketCount
     local start = math.floor(now / bucketMs) * bucketMs
@@ -262,24 +266,21 @@ local function record_in_window(n, failed, slow)
       end
     end
     local last = buckets[#buckets]
-    local addF, addS = 0, 0
-    if failed then addF = 1 end
-    if slow then addS = 1 end
     if last ~= nil and last.start == start then
-      buckets[#buckets] = { start = start, calls = last.calls + 1, failures = last.failures + addF, slow = last.slow + addS }
+      buckets[#buckets] = { start = start, calls = last.calls + calls, failures = last.failures + failures, slow = last.slow + slows }
     else
-      table.insert(buckets, { start = start, calls = 1, failures = addF, slow = addS })
+      table.insert(buckets, { start = start, calls = calls, failures = failures, slow = slows })
     end
     n.window = { kind = 'time', buckets = buckets }
     for _, b in ipairs(buckets) do
-      calls = calls + b.calls
-      failures = failures + b.failures
-      slows = slows + b.slow
+      wCalls = wCalls + b.calls
+      wFailures = wFailures + b.failures
+      wSlow = wSlow + b.slow
     end
   end
-  if calls < P.minimumCalls then return nil end
-  if failures / calls >= P.failureRateThreshold then return 'failure_rate' end
-  if P.slowCallDurationMs ~= nil and slows / calls >= P.slowCallRateThreshold then return 'slow_call_rate' end
+  if wCalls < P.minimumCalls then return nil end
+  if wFailures / wCalls >= P.failureRateThreshold then return 'failure_rate' end
+  if P.slowCallDurationMs ~= nil and wSlow / wCalls >= P.slowCallRateThreshold then return 'slow_call_rate' end
   return nil
 end
 
@@ -439,60 +440,52 @@ if op == 'acquire' then
     end
   end
 elseif op == 'record' then
+  -- ARGV[21] jitter; ARGV[22..27] the batch of closed-state outcomes (calls, failures, slow calls,
+  -- trailing failures, trailing successes, recent codes); ARGV[28] probe outcome codes, then an
+  -- (id, round) pair per probe.
   local jitter = tonumber(ARGV[21])
-  local codes = ARGV[22]
-  local nextProbe = 23
+  local calls = tonumber(ARGV[22])
+  if calls > 0 and not n.override and n.state == 'closed' then
+    local tripped = apply_batch(n, calls, tonumber(ARGV[23]), tonumber(ARGV[24]), tonumber(ARGV[25]),
+      tonumber(ARGV[26]), ARGV[27])
+    dirty = true
+    if n.failureCount >= P.failureThreshold then reopen('failure_threshold', jitter)
+    elseif tripped ~= nil then reopen(tripped, jitter) end
+  end
+  local codes = ARGV[28]
+  local nextProbe = 29
   for i = 1, #codes do
     local c = string.sub(codes, i, i)
-    local isProbe = c == 'p' or c == 'P' or c == 'q' or c == 'Q' or c == 'r'
     local kind
-    if c == 's' or c == 'S' or c == 'p' or c == 'P' then kind = 'success'
-    elseif c == 'f' or c == 'F' or c == 'q' or c == 'Q' then kind = 'failure'
+    if c == 'p' or c == 'P' then kind = 'success'
+    elseif c == 'q' or c == 'Q' then kind = 'failure'
     else kind = 'ignored' end
-    local slow = c == 'S' or c == 'F' or c == 'P' or c == 'Q'
-    if isProbe then
-      local id, round = ARGV[nextProbe], tonumber(ARGV[nextProbe + 1])
-      nextProbe = nextProbe + 2
-      local index = nil
-      for j, lease in ipairs(probes) do
-        if lease.id == id then index = j; break end
+    local id, round = ARGV[nextProbe], tonumber(ARGV[nextProbe + 1])
+    nextProbe = nextProbe + 2
+    local index = nil
+    for j, lease in ipairs(probes) do
+      if lease.id == id then index = j; break end
+    end
+    if index ~= nil then
+      local lease = probes[index]
+      local copy = {}
+      for j, l in ipairs(probes) do
+        if j ~= index then table.insert(copy, l) end
       end
-      if index ~= nil then
-        local lease = probes[index]
-        local copy = {}
-        for j, l in ipairs(probes) do
-          if j ~= index then table.insert(copy, l) end
-        end
-        probes = copy
-        dirty = true
-        if not n.override and n.state == 'half_open' and lease.round == n.halfOpenRound then
-          if kind == 'success' then
-            n.successCount = n.successCount + 1
-            n.failureCount = 0
-            n.lastSuccessTime = now
-            if n.successCount >= P.successThreshold then close('probe_success_threshold') end
-          elseif kind == 'failure' then
-            n.failureCount = n.failureCount + 1
-            n.lastFailureTime = now
-            reopen('probe_failure', jitter)
-          end
-        end
-      end
-    elseif kind ~= 'ignored' and not n.override and n.state == 'closed' then
-      local failed = kind == 'failure'
-      if failed then
-        n.failureCount = n.failureCount + 1
-        n.successCount = 0
-        n.lastFailureTime = now
-      else
-        n.failureCount = 0
-        n.successCount = n.successCount + 1
-        n.lastSuccessTime = now
-      end
+      probes = copy
       dirty = true
-      local tripped = record_in_window(n, failed, slow)
-      if n.failureCount >= P.failureThreshold then reopen('failure_threshold', jitter)
-      elseif tripped ~= nil then reopen(tripped, jitter) end
+      if not n.override and n.state == 'half_open' and lease.round == n.halfOpenRound then
+        if kind == 'success' then
+          n.successCount = n.successCount + 1
+          n.failureCount = 0
+          n.lastSuccessTime = now
+          if n.successCount >= P.successThreshold then close('probe_success_threshold') end
+        elseif kind == 'failure' then
+          n.failureCount = n.failureCount + 1
+          n.lastFailureTime = now
+          reopen('probe_failure', jitter)
+        end
+      end
     end
   end
 elseif op == 'override' then
