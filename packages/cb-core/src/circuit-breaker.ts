@@ -1,5 +1,6 @@
 import { validateCircuitName } from './circuit-name.js';
 import {
+  boundedOpenUntil,
   type CircuitState,
   type CircuitStateData,
   type CircuitStatus,
@@ -275,6 +276,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     this.#clock = clock;
     this.#storeClock = store.clock ?? clock;
     this.#random = options.random === undefined ? Math.random : assertFunction('random', options.random);
+    if (options.random !== undefined) {
+      const sample: unknown = this.#random();
+      if (typeof sample !== 'number' || !(sample >= 0 && sample < 1)) {
+        throw new RangeError(`random must return a number in [0, 1), got ${describeValue(sample)}`);
+      }
+    }
     this.#recordIntervalMs = assertInteger(
       'recordIntervalMs',
       options.recordIntervalMs ?? (store.local ? 0 : 1_000),
@@ -450,8 +457,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (override !== null && (override.expiresAt === null || now < override.expiresAt)) {
       if (override.mode === 'forced_open') return this.#reject('forced_open', override.expiresAt);
       counted = false;
-    } else if (view.state === 'open' && now < view.openUntil) {
-      return this.#reject('open', view.openUntil);
+    } else if (view.state === 'open' && now < boundedOpenUntil(view, this.policy.maxOpenTimeoutMs, now)) {
+      return this.#reject('open', boundedOpenUntil(view, this.policy.maxOpenTimeoutMs, now));
     } else if (view.state !== 'closed' || view.override !== null) {
       // Time to probe (or an override just lapsed): the one path that asks the store first.
       try {
@@ -682,10 +689,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     data: CircuitStateData | null,
     reason: StateChangeEvent['reason'] | null,
     at?: number,
+    deletedVersion = 0,
   ): void {
     if (data === null) {
-      // Deleted in the store: start over as a fresh closed circuit.
-      this.#confirmedVersion = 0;
+      // Deleted in the store: start over as a fresh closed circuit; older pushes no longer apply.
+      if (deletedVersion < this.#confirmedVersion && deletedVersion > 0) return;
+      this.#confirmedVersion = deletedVersion;
       this.#heldBack = null;
       this.#setView(createInitialState(this.#storeClock.now()), reason ?? 'synchronized', at);
       return;
@@ -732,7 +741,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   #onPush(change: CircuitStateChange): void {
     if (this.#closed) return;
-    this.#applyConfirmed(change.state, change.transition?.reason ?? null, change.transition?.at);
+    this.#applyConfirmed(
+      change.state,
+      change.transition?.reason ?? null,
+      change.transition?.at,
+      change.version,
+    );
   }
 
   #load(): Promise<void> {
@@ -806,12 +820,21 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 
   #jitter(): number {
-    return this.policy.jitterRatio === 0 ? 0 : Math.floor(this.#random() * JITTER_SCALE);
+    return this.policy.jitterRatio === 0 ? 0 : Math.floor(this.#unit() * JITTER_SCALE);
+  }
+
+  /**
+   * The `random` option's next value, held to [0, 1): a value outside it (NaN, say) counts as 0, so
+   * that jitter and lease ids stay well-formed and every store computes the same open period.
+   */
+  #unit(): number {
+    const value = this.#random();
+    return value >= 0 && value < 1 ? value : 0;
   }
 
   #nextLeaseId(): string {
     leaseCounter += 1;
-    return `${Math.floor(this.#random() * 2 ** 48).toString(36)}.${leaseCounter}`;
+    return `${Math.floor(this.#unit() * 2 ** 48).toString(36)}.${leaseCounter}`;
   }
 
   /**
@@ -852,10 +875,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
     const durationMs =
       options.durationMs === undefined ? null : assertInteger('durationMs', options.durationMs, 1);
-    const expiresAt = durationMs === null ? null : this.#storeClock.now() + durationMs;
+    // The store resolves the duration on its own clock (Redis time for a Redis store).
     const data = await this.#store.override(
       this.name,
-      { mode, reason: options.reason ?? null, expiresAt },
+      { mode, reason: options.reason ?? null, durationMs },
       this.policy,
     );
     this.#applyConfirmed(data, mode, this.#storeClock.now());

@@ -76,12 +76,45 @@ export interface CircuitStateData {
   readonly override: CircuitOverride | null;
   readonly probes: readonly ProbeLease[];
   readonly window: CircuitWindow;
+  /**
+   * Epoch ms of the last **decision** about this circuit that the fleet must not lose: an operator
+   * action (reset, override set or cleared, `setState`, delete) anywhere, or a status change made by
+   * the store of record (Redis, for a shared store). A copy of the circuit that an instance kept
+   * changing while it was cut off from the store keeps the decision it started from; when the two are
+   * reconciled, the later decision wins (see `mergeStates` in `@xnai/cb-registry`). `0`: none yet.
+   */
+  readonly decidedAt: number;
+}
+
+/**
+ * What a store keeps of a deleted circuit, so that a deletion is told apart from lost data: an
+ * instance that was cut off while the circuit was deleted does not write its older copy back. Kept
+ * for the store's TTL. Reads report a deleted circuit as absent.
+ */
+export interface CircuitTombstone {
+  readonly deleted: true;
+  /** Above every version the circuit had, so views take the deletion. */
+  readonly version: number;
+  /** When it was deleted (a decision, see {@link CircuitStateData.decidedAt}). */
+  readonly decidedAt: number;
+}
+
+/** What a store holds for a name: a circuit's state, a deletion, or nothing. */
+export type StoredCircuit = CircuitStateData | CircuitTombstone;
+
+/** Whether `entry` is a deletion rather than a circuit's state. */
+export function isTombstone(entry: StoredCircuit | undefined): entry is CircuitTombstone {
+  return entry !== undefined && (entry as Partial<CircuitTombstone>).deleted === true;
 }
 
 const EMPTY_WINDOW: CircuitWindow = Object.freeze({ kind: 'none' });
 
-/** The state of a circuit nobody has written yet: closed, all counters at zero. */
-export function createInitialState(now: number): CircuitStateData {
+/**
+ * The state of a circuit nobody has written yet: closed, all counters at zero. After a deletion
+ * (`tombstone`), the fresh circuit continues the deleted one's version and decision, so that views
+ * take what is written next and a stale copy never outranks it.
+ */
+export function createInitialState(now: number, tombstone?: CircuitTombstone): CircuitStateData {
   return {
     schemaVersion: STATE_SCHEMA_VERSION,
     state: 'closed',
@@ -90,14 +123,30 @@ export function createInitialState(now: number): CircuitStateData {
     lastFailureTime: 0,
     lastSuccessTime: 0,
     lastStateChange: now,
-    version: 0,
+    version: tombstone?.version ?? 0,
     consecutiveOpens: 0,
     openUntil: 0,
     halfOpenRound: 0,
     override: null,
     probes: [],
     window: EMPTY_WINDOW,
+    decidedAt: Math.min(tombstone?.decidedAt ?? 0, now),
   };
+}
+
+/**
+ * The end of an open period as every instance judges it: `openUntil`, but never more than the
+ * policy's `maxOpenTimeoutMs` after the transition that opened it, which itself never counts as later
+ * than `now`. A year-long `openUntil` (a bug, a skewed writer, a mistaken operator) therefore keeps a
+ * circuit open for at most one maximal open period. The same bound is applied by the TypeScript and
+ * the Lua transition.
+ */
+export function boundedOpenUntil(
+  data: Pick<CircuitStateData, 'openUntil' | 'lastStateChange'>,
+  maxOpenTimeoutMs: number,
+  now: number,
+): number {
+  return Math.min(data.openUntil, Math.min(data.lastStateChange, now) + maxOpenTimeoutMs);
 }
 
 /** The override in force at `now`, or `null` when there is none or it has expired. */
@@ -111,4 +160,23 @@ export function activeOverride(data: CircuitStateData, now: number): CircuitOver
 /** What a caller sees at `now`: the override's mode while one is in force, else the state. */
 export function effectiveStatus(data: CircuitStateData, now: number): CircuitStatus {
   return activeOverride(data, now)?.mode ?? data.state;
+}
+
+/**
+ * When a store may forget what it holds for a circuit: `ttlMs` after the last thing in force ends
+ * (the write at `now`, the open period, an override's expiry); never while an override without
+ * expiry is in force. `Infinity` means "keep". A tombstone lasts `ttlMs` from `now`. Both stores (and
+ * the Lua script's `PEXPIRE`/`PERSIST`) use this one rule, so that an override or an open period
+ * never vanishes with the key.
+ */
+export function storedCircuitExpiry(entry: StoredCircuit, ttlMs: number, now: number): number {
+  if (isTombstone(entry)) return now + ttlMs;
+  let last = now;
+  if (entry.state === 'open' && entry.openUntil > last) last = entry.openUntil;
+  const override = entry.override;
+  if (override !== null) {
+    if (override.expiresAt === null) return Number.POSITIVE_INFINITY;
+    if (override.expiresAt > last) last = override.expiresAt;
+  }
+  return last + ttlMs;
 }

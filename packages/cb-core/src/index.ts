@@ -12,16 +12,21 @@ export {
 export { MAX_CIRCUIT_NAME_BYTES, validateCircuitName } from './circuit-name.js';
 export {
   activeOverride,
+  boundedOpenUntil,
   type CircuitOverride,
   type CircuitState,
   type CircuitStateData,
   type CircuitStatus,
+  type CircuitTombstone,
   type CircuitWindow,
   createInitialState,
   effectiveStatus,
+  isTombstone,
   type OverrideMode,
   type ProbeLease,
   STATE_SCHEMA_VERSION,
+  type StoredCircuit,
+  storedCircuitExpiry,
   type TimeBucket,
 } from './circuit-state.js';
 export { type Clock, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
@@ -52,13 +57,21 @@ export {
   type CountWindowOptions,
   DEFAULT_POLICY,
   JITTER_SCALE,
+  MAX_DURATION_MS,
   openDuration,
+  READ_LIMITS,
   type ResolvedTimeWindow,
   resolvePolicy,
   type SlidingWindowOptions,
   type TimeWindowOptions,
 } from './policy.js';
-export { assertStateData, findStateDataProblem } from './state-data.js';
+export {
+  assertOverrideRequest,
+  assertStateData,
+  findStateDataProblem,
+  LEASE_ID,
+  MAX_OVERRIDE_REASON_LENGTH,
+} from './state-data.js';
 export type {
   AcquireRequest,
   AcquireResult,
@@ -76,10 +89,13 @@ export type {
   TransitionReason,
 } from './store.js';
 export {
+  boundStoredTimes,
   type CircuitEvent,
   emptyWindow,
   nextVersion,
+  type TransitionOptions,
   type TransitionResult,
+  tombstoneOf,
   transition,
   VERSIONS_PER_MS,
 } from './transition.js';

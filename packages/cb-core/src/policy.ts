@@ -140,7 +140,17 @@ export const DEFAULT_POLICY: CircuitPolicy = Object.freeze({
 /** Names of {@link CircuitPolicyOptions}, for rejecting unknown options. */
 export const POLICY_OPTION_NAMES: readonly string[] = Object.freeze(Object.keys(DEFAULT_POLICY));
 
-const MAX_DURATION_MS = 365 * 24 * 3_600_000;
+/** The longest duration any policy option may have: 365 days. */
+export const MAX_DURATION_MS = 365 * 24 * 3_600_000;
+
+/**
+ * How far stored times may reach when a store reads without a policy at hand (`getState`): the
+ * longest any policy allows. Breakers then bound what they act on by their own policy.
+ */
+export const READ_LIMITS: Pick<CircuitPolicy, 'maxOpenTimeoutMs' | 'probeLeaseMs'> = Object.freeze({
+  maxOpenTimeoutMs: MAX_DURATION_MS,
+  probeLeaseMs: MAX_DURATION_MS,
+});
 const MAX_COUNT = 1_000_000;
 const MAX_COUNT_WINDOW = 10_000;
 

@@ -76,21 +76,30 @@ export interface AcquireResult {
   readonly state: CircuitStateData;
 }
 
-/** Requested override; `setAt` is filled in by the store's clock. */
+/** Requested override; `setAt` (and the expiry of a `durationMs`) are filled in by the store's clock. */
 export interface OverrideRequest {
   readonly mode: OverrideMode;
+  /** Shown in status and events; at most 1,024 characters. */
   readonly reason?: string | null;
-  /** Epoch ms at which the override lapses; `null` or absent for none. */
+  /**
+   * How long the override holds, resolved against the store's clock (Redis time for a Redis store),
+   * so instances whose clocks are off still agree. Takes precedence over `expiresAt`.
+   */
+  readonly durationMs?: number | null;
+  /** Epoch ms (the store's clock) at which the override lapses; `null` or absent for none. */
   readonly expiresAt?: number | null;
 }
 
 /** A change pushed to subscribers. `state` is `null` when the circuit was deleted. */
 export interface CircuitStateChange {
   readonly name: string;
+  /** The state's version, or the deletion's (its tombstone's). */
   readonly version: number;
   readonly state: CircuitStateData | null;
   /** The status change this write made, or `null` when the status stayed the same. */
   readonly transition: CircuitTransition | null;
+  /** For a deletion: when it was decided (its tombstone's `decidedAt`), when the store tells. */
+  readonly decidedAt?: number;
 }
 
 export interface SubscribeOptions {
@@ -116,11 +125,20 @@ export interface CircuitStateStore {
    * period ends. Absent: the breaker's clock.
    */
   readonly clock?: Clock;
-  /** The stored state, or `undefined` when the circuit has none (or it expired). */
+  /** The stored state, or `undefined` when the circuit has none (it expired or was deleted). */
   getState(name: string): Promise<CircuitStateData | undefined>;
-  /** Replaces the stored state as given (the seed's `set_state`); resolves `true` when written. */
+  /**
+   * Replaces the stored state (the seed's `set_state`) so that it takes effect fleet-wide: the data
+   * is written as given except for its `version`, which the store sets above the stored one (so every
+   * view takes it), and its `decidedAt` (now: an operator decision). The change is pushed to every
+   * subscriber. Resolves `true` when written.
+   * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
+   */
   setState(name: string, data: CircuitStateData): Promise<boolean>;
-  /** Removes the circuit's state; resolves `true` when there was one. */
+  /**
+   * Deletes the circuit's state, leaving a tombstone for the TTL so that the deletion holds fleet-wide
+   * (a stale copy is not written back). Resolves `true` when there was a state.
+   */
   deleteState(name: string): Promise<boolean>;
   getAllStates(): Promise<Map<string, CircuitStateData>>;
   /** Admits a call, leases a half-open probe, or rejects until a time. */

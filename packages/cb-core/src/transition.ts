@@ -1,11 +1,15 @@
 import { assertNever } from './assert-never.js';
 import {
+  boundedOpenUntil,
   type CircuitOverride,
   type CircuitStateData,
   type CircuitStatus,
+  type CircuitTombstone,
   type CircuitWindow,
   createInitialState,
+  isTombstone,
   type ProbeLease,
+  type StoredCircuit,
   type TimeBucket,
 } from './circuit-state.js';
 import { type OutcomeBatch, type RecordedOutcomes, reduceOutcomes } from './outcome-batch.js';
@@ -48,15 +52,38 @@ export type CircuitEvent =
       readonly jitter: number;
     }
   | { readonly type: 'override'; readonly override: OverrideRequest | null }
-  | { readonly type: 'reset' };
+  | { readonly type: 'reset' }
+  /** The seed's `set_state`: `data` replaces the circuit, with a version above the stored one. */
+  | { readonly type: 'set'; readonly data: CircuitStateData };
+
+/** How a store applies events. */
+export interface TransitionOptions {
+  /**
+   * `true` (the default) for the store of record: its status changes are decisions the fleet keeps
+   * (`decidedAt`). `false` for a copy kept while cut off from it (the registry's warm mirror), whose
+   * status changes follow from older history and must not outrank decisions made meanwhile.
+   * Operator events (`reset`, `override`, `set`) are decisions either way.
+   * @default true
+   */
+  readonly authoritative?: boolean;
+}
 
 export interface TransitionResult {
-  /** The state after the event (the previous one, unchanged, when `changed` is false). */
+  /**
+   * The state after the event. When `changed` is false, the previous state with its stored times
+   * bounded at `now` (see {@link boundStoredTimes}); a store returns it but writes nothing.
+   */
   readonly state: CircuitStateData;
   /** The event wrote something: the store must persist `state` (whose version was bumped). */
   readonly changed: boolean;
   /** The status change to announce, or `null`. */
   readonly transition: CircuitTransition | null;
+  /**
+   * The change must reach other instances even without a status change: a `set`, or a consecutive
+   * failure count leaving or returning to zero (so that the next success anywhere in the fleet resets
+   * it; see `failureThreshold`). Stores push a change exactly when `transition !== null || notify`.
+   */
+  readonly notify: boolean;
   /** For `acquire` only: whether the call may run. */
   readonly admission: Admission | null;
 }
@@ -86,17 +113,66 @@ function liveBuckets(buckets: readonly TimeBucket[], durationMs: number, now: nu
 }
 
 /**
+ * Bounds the times of stored data at `now`, as every store does before it applies an event (and so
+ * identically in Lua): no time after `now` (a skewed writer, or a clock that stepped back after a
+ * failover or an NTP step), no open period beyond {@link boundedOpenUntil}, no probe lease beyond
+ * `probeLeaseMs`. Returns `data` itself when nothing needed bounding.
+ */
+export function boundStoredTimes(
+  data: CircuitStateData,
+  policy: Pick<CircuitPolicy, 'maxOpenTimeoutMs' | 'probeLeaseMs'>,
+  now: number,
+): CircuitStateData {
+  const override = data.override;
+  const openUntil =
+    data.state === 'open' ? boundedOpenUntil(data, policy.maxOpenTimeoutMs, now) : data.openUntil;
+  const leaseLimit = now + policy.probeLeaseMs;
+  if (
+    data.lastFailureTime <= now &&
+    data.lastSuccessTime <= now &&
+    data.lastStateChange <= now &&
+    data.decidedAt <= now &&
+    (override === null || override.setAt <= now) &&
+    openUntil === data.openUntil &&
+    data.probes.every((lease) => lease.expiresAt <= leaseLimit)
+  ) {
+    return data;
+  }
+  return {
+    ...data,
+    lastFailureTime: Math.min(data.lastFailureTime, now),
+    lastSuccessTime: Math.min(data.lastSuccessTime, now),
+    lastStateChange: Math.min(data.lastStateChange, now),
+    decidedAt: Math.min(data.decidedAt, now),
+    override: override === null || override.setAt <= now ? override : { ...override, setAt: now },
+    openUntil,
+    probes: data.probes.map((lease) =>
+      lease.expiresAt <= leaseLimit ? lease : { ...lease, expiresAt: leaseLimit },
+    ),
+  };
+}
+
+/** What a deletion leaves of `previous` at `now`: a tombstone above its version, decided now. */
+export function tombstoneOf(previous: StoredCircuit | undefined, now: number): CircuitTombstone {
+  return { deleted: true, version: nextVersion(previous?.version ?? 0, now), decidedAt: now };
+}
+
+/**
  * The one definition of the breaker's behaviour: applies `event` to `previous` (or to a fresh closed
- * circuit when `undefined`) at time `now`. Pure and deterministic; `cb-store-redis` implements the
- * same function in Lua and a property-based suite holds the two to identical results.
+ * circuit when `undefined` or deleted) at time `now`. Pure and deterministic; `cb-store-redis`
+ * implements the same function in Lua and a property-based suite holds the two to identical results.
  */
 export function transition(
-  previous: CircuitStateData | undefined,
+  previous: StoredCircuit | undefined,
   event: CircuitEvent,
   policy: CircuitPolicy,
   now: number,
+  options: TransitionOptions = {},
 ): TransitionResult {
-  const base = previous ?? createInitialState(now);
+  const base =
+    previous === undefined || isTombstone(previous)
+      ? createInitialState(now, previous)
+      : boundStoredTimes(previous, policy, now);
   const next: Mutable<CircuitStateData> = { ...base };
   let probes: ProbeLease[] = base.probes as ProbeLease[];
   let dirty = false;
@@ -218,6 +294,7 @@ export function transition(
       if (request === null) {
         if (next.override !== null) {
           next.override = null;
+          next.decidedAt = now;
           dirty = true;
           reason = 'override_cleared';
         }
@@ -226,9 +303,11 @@ export function transition(
       next.override = {
         mode: request.mode,
         reason: request.reason ?? null,
-        expiresAt: request.expiresAt ?? null,
+        // A duration is resolved here, on the store's clock (Redis time for a Redis store).
+        expiresAt: request.durationMs != null ? now + request.durationMs : (request.expiresAt ?? null),
         setAt: now,
       };
+      next.decidedAt = now;
       probes = [];
       dirty = true;
       reason = request.mode;
@@ -244,25 +323,37 @@ export function transition(
         lastStateChange: now,
         override: null,
         window: emptyWindow(policy),
+        decidedAt: now,
       });
       probes = [];
       dirty = true;
       reason = 'reset';
       break;
     }
+    case 'set': {
+      Object.assign(next, event.data, { decidedAt: now });
+      probes = event.data.probes as ProbeLease[];
+      dirty = true;
+      reason = 'set';
+      break;
+    }
     default:
       assertNever(event);
   }
 
-  if (!dirty) return { state: base, changed: false, transition: null, admission };
+  if (!dirty) return { state: base, changed: false, transition: null, notify: false, admission };
   next.probes = probes;
-  next.version = nextVersion(base.version, now);
+  next.version = nextVersion(Math.max(base.version, event.type === 'set' ? event.data.version : 0), now);
   const from = storedStatus(base);
   const to = storedStatus(next);
+  const statusChanged = from !== to;
+  // A status change made by the store of record is a decision the fleet keeps.
+  if (statusChanged && options.authoritative !== false) next.decidedAt = now;
   return {
     state: next,
     changed: true,
-    transition: from === to ? null : { from, to, reason: reason ?? 'set', at: now },
+    transition: statusChanged ? { from, to, reason: reason ?? 'set', at: now } : null,
+    notify: statusChanged || event.type === 'set' || (base.failureCount === 0) !== (next.failureCount === 0),
     admission,
   };
 }

@@ -1,7 +1,14 @@
-import { type CircuitOverride, type CircuitStateData, createInitialState } from '@xnai/cb-core';
+import {
+  type CircuitOverride,
+  type CircuitStateData,
+  type CircuitTombstone,
+  createInitialState,
+  isTombstone,
+  type StoredCircuit,
+} from '@xnai/cb-core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mergeStates, sameStateContent } from './merge.js';
+import { comparePlain, mergeStates, sameStateContent } from './merge.js';
 
 const time = fc.integer({ min: 1_700_000_000_000, max: 1_700_000_000_020 });
 
@@ -32,12 +39,31 @@ const stateArbitrary: fc.Arbitrary<CircuitStateData> = fc
       consecutiveOpens: fc.integer({ min: 0, max: 3 }),
       openUntil: time,
       halfOpenRound: fc.integer({ min: 0, max: 3 }),
+      decidedAt: fc.constantFrom(0, 1_700_000_000_005, 1_700_000_000_010),
       override: overrideArbitrary,
       probeIds: fc.uniqueArray(fc.constantFrom('a.1', 'b.2', 'c.3'), { maxLength: 2 }),
       window: fc.oneof(
         fc.constant({ kind: 'none' as const }),
         fc.record(
           { kind: fc.constant('count' as const), outcomes: fc.stringMatching(/^[sfSF]{0,4}$/) },
+          { noNullPrototype: true },
+        ),
+        fc.record(
+          {
+            kind: fc.constant('time' as const),
+            buckets: fc.array(
+              fc.record(
+                {
+                  start: fc.constantFrom(0, 1_000),
+                  calls: fc.constantFrom(9, 10),
+                  failures: fc.nat(9),
+                  slow: fc.nat(9),
+                },
+                { noNullPrototype: true },
+              ),
+              { maxLength: 2 },
+            ),
+          },
           { noNullPrototype: true },
         ),
       ),
@@ -51,7 +77,21 @@ const stateArbitrary: fc.Arbitrary<CircuitStateData> = fc
     probes: probeIds.map((id) => ({ id, round: rest.halfOpenRound, expiresAt: rest.openUntil + 1 })),
   }));
 
-const side = fc.option(stateArbitrary, { nil: undefined });
+const tombstoneArbitrary: fc.Arbitrary<CircuitTombstone> = fc.record(
+  {
+    deleted: fc.constant(true as const),
+    version: fc.integer({ min: 0, max: 5 }),
+    decidedAt: fc.constantFrom(0, 1_700_000_000_005, 1_700_000_000_010),
+  },
+  { noNullPrototype: true },
+);
+
+const entryArbitrary: fc.Arbitrary<StoredCircuit> = fc.oneof(
+  { weight: 4, arbitrary: stateArbitrary },
+  { weight: 1, arbitrary: tombstoneArbitrary },
+);
+
+const side = fc.option(entryArbitrary, { nil: undefined });
 
 describe('mergeStates', () => {
   it('is commutative', () => {
@@ -84,27 +124,49 @@ describe('mergeStates', () => {
     );
   });
 
-  it('lets a manual override win over none, and the later of two', () => {
+  it('takes the later decision whole: an operator action or a fleet transition beats older history', () => {
     fc.assert(
-      fc.property(stateArbitrary, stateArbitrary, (a, b) => {
-        const merged = mergeStates(a, b);
-        if (a.override === null && b.override === null) expect(merged?.override).toBeNull();
-        else if (a.override === null) expect(merged?.override).toStrictEqual(b.override);
-        else if (b.override === null) expect(merged?.override).toStrictEqual(a.override);
+      fc.property(entryArbitrary, entryArbitrary, (a, b) => {
+        fc.pre(a.decidedAt !== b.decidedAt);
+        const later = a.decidedAt > b.decidedAt ? a : b;
+        const merged = mergeStates(a, b) as StoredCircuit;
+        expect(merged.decidedAt).toBe(later.decidedAt);
+        expect(merged.version).toBe(Math.max(a.version, b.version));
+        expect(isTombstone(merged)).toBe(isTombstone(later));
+        if (!isTombstone(merged) && !isTombstone(later)) {
+          expect(merged.state).toBe(later.state);
+          expect(merged.override).toStrictEqual(later.override);
+          expect(merged.failureCount).toBe(later.failureCount);
+          expect(merged.openUntil).toBe(later.openUntil);
+          expect(merged.halfOpenRound).toBe(later.halfOpenRound);
+        }
+      }),
+    );
+  });
+
+  it('between two states of one decision: a manual override over none, the later of two', () => {
+    fc.assert(
+      fc.property(stateArbitrary, stateArbitrary, (a, b0) => {
+        const b = { ...b0, decidedAt: a.decidedAt };
+        const merged = mergeStates(a, b) as CircuitStateData;
+        if (a.override === null && b.override === null) expect(merged.override).toBeNull();
+        else if (a.override === null) expect(merged.override).toStrictEqual(b.override);
+        else if (b.override === null) expect(merged.override).toStrictEqual(a.override);
         else {
-          expect(merged?.override?.setAt).toBe(Math.max(a.override.setAt, b.override.setAt));
+          expect(merged.override?.setAt).toBe(Math.max(a.override.setAt, b.override.setAt));
           if (a.override.setAt === b.override.setAt && a.override.mode !== b.override.mode) {
-            expect(merged?.override?.mode).toBe('forced_open');
+            expect(merged.override?.mode).toBe('forced_open');
           }
         }
       }),
     );
   });
 
-  it('takes the state machine from the newer transition, a tie going to the more severe state', () => {
+  it('between two states of one decision: the newer transition, a tie going to the more severe state', () => {
     const severity = { closed: 0, half_open: 1, open: 2 };
     fc.assert(
-      fc.property(stateArbitrary, stateArbitrary, (a, b) => {
+      fc.property(stateArbitrary, stateArbitrary, (a, b0) => {
+        const b = { ...b0, decidedAt: a.decidedAt };
         const merged = mergeStates(a, b) as CircuitStateData;
         if (a.lastStateChange !== b.lastStateChange) {
           const newer = a.lastStateChange > b.lastStateChange ? a : b;
@@ -124,6 +186,49 @@ describe('mergeStates', () => {
     );
   });
 
+  it('keeps a deletion against the older copy of an instance that was cut off meanwhile', () => {
+    const open = {
+      ...createInitialState(1_000),
+      state: 'open' as const,
+      openUntil: 61_000,
+      version: 7,
+      decidedAt: 1_000,
+    };
+    const deleted: CircuitTombstone = { deleted: true, version: 9, decidedAt: 2_000 };
+    expect(mergeStates(open, deleted)).toStrictEqual(deleted);
+    expect(mergeStates(deleted, open)).toStrictEqual(deleted);
+    // Created again after the deletion (a later decision): the new circuit holds.
+    const reopened = { ...open, lastStateChange: 3_000, version: 12, decidedAt: 3_000 };
+    expect(mergeStates(deleted, reopened)).toStrictEqual(reopened);
+  });
+
+  it('keeps a reset made while an instance was cut off, against the half-open its old failure led to', () => {
+    // t1: the isolated mirror opens on a failure (no decision: it stays at the decision of t0).
+    const isolated = {
+      ...createInitialState(500),
+      state: 'half_open' as const,
+      lastStateChange: 3_000, // t3: the mirror's open period ended, it moved to half-open
+      consecutiveOpens: 3,
+      halfOpenRound: 4,
+      version: 10,
+      decidedAt: 500,
+    };
+    // t2: an operator reset through another instance, a decision.
+    const reset = { ...createInitialState(2_000), version: 8, decidedAt: 2_000 };
+    const merged = mergeStates(isolated, reset) as CircuitStateData;
+    expect(merged).toMatchObject({ state: 'closed', consecutiveOpens: 0, decidedAt: 2_000, version: 10 });
+  });
+
+  it('compares numbers as numbers in the tie-break: a count of 10 is above 9', () => {
+    expect(comparePlain([10], [9])).toBeGreaterThan(0);
+    expect(comparePlain(['a', 10], ['a', 9])).toBeGreaterThan(0);
+    const base = { ...createInitialState(1_000), decidedAt: 1_000 };
+    const nine = { ...base, failureCount: 9 };
+    const ten = { ...base, failureCount: 10 };
+    expect((mergeStates(nine, ten) as CircuitStateData).failureCount).toBe(10);
+    expect((mergeStates(ten, nine) as CircuitStateData).failureCount).toBe(10);
+  });
+
   it('re-seeds from the side that still has the circuit', () => {
     const open = { ...createInitialState(1_000), state: 'open' as const, openUntil: 61_000, version: 7 };
     expect(mergeStates(undefined, open)).toBe(open);
@@ -132,7 +237,7 @@ describe('mergeStates', () => {
   });
 
   it('keeps an open circuit open against a stale closed copy, and a newer close against a stale open', () => {
-    const closedEarly = { ...createInitialState(1_000), version: 5 };
+    const closedEarly = { ...createInitialState(1_000), version: 5, decidedAt: 500 };
     const openedLater = {
       ...closedEarly,
       state: 'open' as const,
@@ -140,7 +245,7 @@ describe('mergeStates', () => {
       openUntil: 62_000,
       version: 6,
     };
-    expect(mergeStates(closedEarly, openedLater)?.state).toBe('open');
+    expect((mergeStates(closedEarly, openedLater) as CircuitStateData).state).toBe('open');
     const closedLater = {
       ...openedLater,
       state: 'closed' as const,
@@ -148,7 +253,7 @@ describe('mergeStates', () => {
       openUntil: 0,
       version: 9,
     };
-    expect(mergeStates(openedLater, closedLater)?.state).toBe('closed');
+    expect((mergeStates(openedLater, closedLater) as CircuitStateData).state).toBe('closed');
   });
 });
 

@@ -13,22 +13,24 @@ import {
   type Clock,
   ClosedError,
   type Disposable,
-  effectiveStatus,
-  Listeners,
+  isTombstone,
   type OverrideRequest,
   type RecordedOutcomes,
-  StoreUnavailableError,
+  type StoredCircuit,
   type SubscribeOptions,
   systemClock,
-  type TimerHandle,
   type TimerProvider,
   toDisposable,
+  VERSIONS_PER_MS,
   validateCircuitName,
 } from '@xnai/cb-core';
 import type { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { RedisStateStore } from '@xnai/cb-store-redis';
-import { mergeStates, sameStateContent } from './merge.js';
+import { CircuitBook } from './circuit-book.js';
+import { protects, type ReconciledEvent, Reconciler, type ReconcileTrigger } from './reconciler.js';
+
+export type { ReconciledEvent, ReconcileTrigger };
 
 /** Options of {@link CircuitBreakerStateManager}. */
 export interface CircuitBreakerStateManagerOptions {
@@ -45,14 +47,16 @@ export interface CircuitBreakerStateManagerOptions {
    */
   readonly channel?: string;
   /**
-   * How long a circuit's state lives after its last write, in Redis and in memory (the seed's one hour).
+   * How long a circuit's state lives after the last thing in force ends (its last write, open period,
+   * override), in Redis and in memory (the seed's one hour).
    * @default 3_600_000
    */
   readonly ttlMs?: number;
   /**
    * How often Redis is checked for lost state (restart without persistence, FLUSHALL): a marker key
-   * is set with `SET NX`; when it was missing, every mirrored circuit is reconciled. `null` disables
-   * the check (reconnects and recoveries still reconcile).
+   * is set with `SET NX GET`; when it was missing or re-created by another instance since the last
+   * check, every mirrored circuit is reconciled. `null` disables the check (reconnects and
+   * recoveries still reconcile).
    * @default 1000
    */
   readonly stateCheckIntervalMs?: number | null;
@@ -77,39 +81,6 @@ export interface FallbackStatus {
   readonly mirroredStatesCount: number;
 }
 
-/** Payload of {@link CircuitBreakerStateManager.onReconciled}. */
-export interface ReconciledEvent {
-  /** Circuits whose state was written to Redis (merged or re-seeded). */
-  readonly merged: number;
-  /**
-   * Circuits changed on both sides (in memory during the outage and in Redis meanwhile), resolved by
-   * the merge rules whether or not that meant a write.
-   */
-  readonly conflicting: number;
-  /** Of those, circuits Redis had lost and that were written back from memory. */
-  readonly reseeded: number;
-  /** Circuits looked at. */
-  readonly checked: number;
-  /** Circuits that could not be reconciled (Redis failed again); they stay pending. */
-  readonly failed: number;
-  /** Names written to Redis. */
-  readonly circuits: readonly string[];
-  /** Why the reconciliation ran. */
-  readonly trigger: ReconcileTrigger;
-  readonly durationMs: number;
-  /** Epoch ms. */
-  readonly at: number;
-}
-
-/** What started a reconciliation. */
-export type ReconcileTrigger =
-  | 'recovered'
-  | 'connected'
-  | 'reconnected'
-  | 'state-lost'
-  | 'pending'
-  | 'manual';
-
 /** Options of {@link CircuitBreakerStateManager}, for rejecting unknown ones (the registry extends them). */
 export const STATE_MANAGER_OPTION_NAMES = [
   'redis',
@@ -121,10 +92,6 @@ export const STATE_MANAGER_OPTION_NAMES = [
   'clock',
 ] as const;
 const OPTION_NAMES = new Set<string>(STATE_MANAGER_OPTION_NAMES);
-const MAX_MERGE_ATTEMPTS = 5;
-const PENDING_RECONCILE_DELAY_MS = 100;
-/** Circuits reconciled at once. */
-const RECONCILE_CONCURRENCY = 16;
 
 class OperationTimeout extends Error {}
 
@@ -132,22 +99,24 @@ function fromGlobal(disposable: globalThis.Disposable): { dispose(): void } {
   return toDisposable(() => disposable[Symbol.dispose]());
 }
 
-function isNonClosed(data: CircuitStateData, now: number): boolean {
-  return effectiveStatus(data, now) !== 'closed' || data.override !== null;
+/** A Redis reply for a circuit Redis has nothing for: the fresh state a script starts from. */
+function isUnwritten(data: CircuitStateData): boolean {
+  return data.version === 0;
 }
 
 /**
  * The seed's `CircuitBreakerStateManager`: circuit state in Redis, with a warm in-memory mirror of
- * every state Redis returned. It is itself a {@link CircuitStateStore}, so breakers run on it
- * unchanged.
+ * every state Redis returned for the circuits this instance uses. It is itself a
+ * {@link CircuitStateStore}, so breakers run on it unchanged.
  *
  * - While Redis is usable, every operation goes to Redis and its result is copied into the mirror;
  *   changes pushed by other instances are mirrored too.
  * - When Redis is unavailable (or an operation fails or takes longer than the connection manager's
  *   operation timeout), the same operation runs on the mirror at once: open circuits stay open and
  *   counting continues. The circuits changed there are remembered.
- * - When Redis is back, those circuits are merged into Redis by {@link mergeStates} with a
- *   version-fenced write, and state Redis lost is written back from the mirror.
+ * - When Redis is back, those circuits are merged into Redis by the merge rules (a decision made by
+ *   the fleet meanwhile — a reset, an override, a deletion, a transition — is kept), and a circuit
+ *   Redis lost is written back from the mirror while it still protects callers.
  *
  * @example
  * ```ts
@@ -166,21 +135,10 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #redis: RedisStateStore;
   readonly #mirror: MemoryStateStore;
   readonly #timers: Clock & TimerProvider;
-  /** Newest version put into the mirror per circuit, decided synchronously so writes never regress. */
-  readonly #mirrorVersions = new Map<string, number>();
-  /** Circuits changed in the mirror and not yet merged into Redis, with the Redis version they started from. */
-  readonly #pending = new Map<string, number>();
-  /** Last Redis version the mirror took per circuit. */
-  readonly #redisVersions = new Map<string, number>();
+  readonly #book = new CircuitBook();
   readonly #listeners = new ChangeListeners();
-  readonly #reconciledListeners = new Listeners<ReconciledEvent>();
+  readonly #reconciler: Reconciler;
   readonly #subscriptions: Array<{ dispose(): void }> = [];
-  readonly #markerKey: string;
-  readonly #stateCheckIntervalMs: number | null;
-  #stateCheckTimer: TimerHandle | null = null;
-  #pendingTimer: TimerHandle | null = null;
-  #reconciling: Promise<void> | null = null;
-  #reconcileAgain: { all: boolean; trigger: ReconcileTrigger } | null = null;
   #closed = false;
 
   /** @throws {TypeError | RangeError} an option is invalid, naming it and the value. */
@@ -200,7 +158,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#manager = manager;
     this.#timers = options.clock ?? systemClock;
     const ttlMs = options.ttlMs ?? 3_600_000;
-    this.#stateCheckIntervalMs =
+    const stateCheckIntervalMs =
       options.stateCheckIntervalMs === null
         ? null
         : assertInteger('stateCheckIntervalMs', options.stateCheckIntervalMs ?? 1_000, 10, 86_400_000);
@@ -219,31 +177,46 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     const timers = this.#timers;
     this.#mirror = new MemoryStateStore({
       ttlMs,
+      // A copy: what it decides while Redis is away does not outrank what the fleet decided meanwhile.
+      authoritative: false,
       clock: {
         now: () => Math.floor(redisClock.now()),
         setTimeout: (callback, delayMs) => timers.setTimeout(callback, delayMs),
         clearTimeout: (handle) => timers.clearTimeout(handle),
       },
     });
-    // A control character keeps the marker out of every circuit listing.
-    this.#markerKey = `${this.#redis.keyPrefix}\u0000state-marker`;
+    this.#reconciler = new Reconciler({
+      manager,
+      redis: this.#redis,
+      mirror: this.#mirror,
+      book: this.#book,
+      timers: this.#timers,
+      clock: this.clock,
+      // A control character keeps the marker out of every circuit listing.
+      markerKey: `${this.#redis.keyPrefix}\u0000state-marker`,
+      stateCheckIntervalMs,
+      servedNames: () => this.#listeners.names(),
+      bounded: (operation) => this.#bounded(operation),
+      settle: (name, stored) => this.#settle(name, stored),
+      isClosed: () => this.#closed,
+    });
 
     this.#subscriptions.push(
       this.#redis.subscribe((change) => this.#onRedisChange(change)),
       this.#mirror.subscribe((change) => this.#onMirrorChange(change)),
-      fromGlobal(manager.onRecovered(() => this.#requestReconcile(true, 'recovered'))),
-      fromGlobal(manager.onReconnected(() => this.#requestReconcile(true, 'reconnected'))),
+      fromGlobal(manager.onRecovered(() => this.#reconciler.request(true, 'recovered'))),
+      fromGlobal(manager.onReconnected(() => this.#reconciler.request(true, 'reconnected'))),
     );
     if (manager.mode === 'connecting') {
       // Started before Redis answered: reconcile once it does.
       manager.connect().then(
         (connected) => {
-          if (connected) this.#requestReconcile(true, 'connected');
+          if (connected) this.#reconciler.request(true, 'connected');
         },
         () => undefined,
       );
     }
-    this.#scheduleStateCheck(0);
+    this.#reconciler.startStateCheck();
   }
 
   /** The Redis store underneath (for `onCorruptState`, `getStats`, `listNames`). */
@@ -262,7 +235,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   }
 
   // ------------------------------------------------------------------------------------------
-  // routing
+  // routing and mirroring
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
@@ -286,75 +259,105 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   }
 
   /**
-   * Runs `viaRedis` while Redis is usable and mirrors its result; on any failure (or while Redis is
-   * unavailable) runs `viaMirror` at once and remembers the circuit for reconciliation.
+   * Runs `viaRedis` while Redis is usable and mirrors what it returned; on any failure (or while
+   * Redis is unavailable) runs `viaMirror` at once and, for a change, remembers the circuit.
    */
   async #route<T>(
     name: string,
     viaRedis: () => Promise<T>,
     viaMirror: () => Promise<T>,
-    stateOf: (result: T) => CircuitStateData | undefined,
+    stateOf: (result: T) => StoredCircuit | undefined,
     changes: boolean,
   ): Promise<T> {
     if (this.redisAvailable) {
       try {
         const result = await this.#bounded(viaRedis());
-        this.#takeFromRedis(name, stateOf(result));
+        this.#take(name, stateOf(result));
         return result;
-      } catch {
-        // Unknown outcome or unavailable: serve from memory; reconciliation settles the difference.
+      } catch (error) {
         if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
+        // Input errors are the caller's, whichever store would have refused them.
+        if (error instanceof TypeError || error instanceof RangeError) throw error;
+        if ((error as { name?: string })?.name === 'InvalidStateDataError') throw error;
+        // Unknown outcome or unavailable: serve from memory; reconciliation settles the difference.
       }
     }
     const result = await viaMirror();
-    if (changes) this.#markPending(name, stateOf(result));
+    const state = stateOf(result);
+    if (state !== undefined) this.#book.delivered(name, state.version);
+    if (changes) this.#markPending(name);
     return result;
   }
 
-  /** Copies a state Redis returned into the mirror, unless the mirror holds unreconciled changes. */
-  #takeFromRedis(name: string, data: CircuitStateData | undefined): void {
-    if (data === undefined || this.#closed) return;
-    this.#redisVersions.set(name, data.version);
-    if (this.#pending.has(name)) return;
-    this.#putInMirror(name, data);
+  /** A copy Redis returned or pushed: the mirror takes it unless it holds unreconciled changes. */
+  #take(name: string, stored: StoredCircuit | undefined): void {
+    if (stored === undefined || this.#closed) return;
+    const record = this.#book.get(name);
+    if (stored.version > record.redisVersion) record.redisVersion = stored.version;
+    if (stored.version > record.delivered) record.delivered = stored.version;
+    if (record.pendingFrom === null) this.#mirrorCopy(name, stored);
   }
 
-  #putInMirror(name: string, data: CircuitStateData): void {
-    const known = this.#mirrorVersions.get(name) ?? -1;
-    if (data.version < known) return;
-    this.#mirrorVersions.set(name, data.version);
-    // The mirror's per-circuit mutex is FIFO, so writes land in the order decided here.
-    this.#mirror.setState(name, data).catch(() => undefined);
+  /** Puts Redis's copy into the mirror when it is newer; its TTL runs from when Redis wrote it. */
+  #mirrorCopy(name: string, stored: StoredCircuit): void {
+    if (!isTombstone(stored) && isUnwritten(stored)) return;
+    const held = this.#mirror.peek(name);
+    if (held !== undefined && held.version >= stored.version) return;
+    const writtenAt = Math.min(Math.floor(stored.version / VERSIONS_PER_MS), this.clock.now());
+    this.#mirror.put(name, stored, writtenAt);
   }
 
-  #markPending(name: string, data: CircuitStateData | undefined): void {
-    if (data !== undefined) {
-      const known = this.#mirrorVersions.get(name) ?? -1;
-      if (data.version > known) this.#mirrorVersions.set(name, data.version);
-    }
-    if (!this.#pending.has(name)) this.#pending.set(name, this.#redisVersions.get(name) ?? 0);
+  #markPending(name: string): void {
+    this.#book.markPending(name);
     // Redis is up but this operation failed (a timeout): merge soon rather than at the next outage.
-    if (this.#manager.isConnected) this.#schedulePendingReconcile();
+    if (this.#manager.isConnected) this.#reconciler.schedulePending();
+  }
+
+  /** Redis holds `stored` (or nothing) after a reconciliation. */
+  #settle(name: string, stored: StoredCircuit | undefined): void {
+    if (this.#closed) return;
+    const record = this.#book.get(name);
+    record.pendingFrom = null;
+    if (stored === undefined) {
+      const held = this.#mirror.peek(name);
+      if (held !== undefined)
+        this.#mirror.put(name, { deleted: true, version: held.version, decidedAt: held.decidedAt });
+      // A view holding a state Redis no longer has starts over as a fresh closed circuit.
+      if (record.delivered > 0) {
+        record.delivered = 0;
+        this.#emit({ name, version: 0, state: null, transition: null });
+      }
+      return;
+    }
+    record.redisVersion = stored.version;
+    this.#mirrorCopy(name, stored);
+    if (stored.version > record.delivered) {
+      record.delivered = stored.version;
+      this.#emit({
+        name,
+        version: stored.version,
+        state: isTombstone(stored) ? null : stored,
+        transition: null,
+      });
+    }
   }
 
   #onRedisChange(change: CircuitStateChange): void {
     if (this.#closed) return;
+    // Every pushed change is mirrored: a circuit another instance opened stays open here through an
+    // outage even if this instance never called it yet.
     if (change.state === null) {
-      if (!this.#pending.has(change.name)) {
-        this.#mirrorVersions.delete(change.name);
-        this.#redisVersions.delete(change.name);
-        this.#mirror.deleteState(change.name).catch(() => undefined);
-      }
+      const decidedAt = change.decidedAt ?? this.clock.now();
+      this.#take(change.name, { deleted: true, version: change.version, decidedAt });
     } else {
-      this.#takeFromRedis(change.name, change.state);
+      this.#take(change.name, change.state);
     }
     this.#emit(change);
   }
 
-  /** Transitions made on the mirror during an outage are announced like Redis ones. */
+  /** What the mirror decides while it serves (transitions, setState, deletions) reaches subscribers. */
   #onMirrorChange(change: CircuitStateChange): void {
-    if (this.#closed || change.state === null || change.transition === null) return;
-    if (change.transition.reason === 'set') return;
+    if (this.#closed) return;
     this.#emit(change);
   }
 
@@ -367,89 +370,89 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   /**
    * The circuit's state (the seed's `get_state`): from Redis while it is usable, else from memory.
-   * When Redis no longer has a circuit the mirror holds (restart, eviction, FLUSHALL), it is written
-   * back from the mirror first.
+   * When Redis no longer has a circuit whose mirrored copy still protects callers (open, half-open
+   * or overridden: Redis restarted empty, evicted it, was flushed), that copy is written back first.
+   * A deleted circuit stays deleted.
    */
   async getState(name: string): Promise<CircuitStateData | undefined> {
     validateCircuitName(name);
     this.#assertOpen();
-    return this.#route(
+    const stored = await this.#route(
       name,
-      async () => {
-        const stored = await this.#redis.getState(name);
-        if (stored !== undefined) return stored;
-        return this.#reseed(name);
-      },
+      async () => (await this.#redis.peek(name)) ?? (await this.#reseed(name)),
       () => this.#mirror.getState(name),
-      (data) => data,
+      (entry) => entry,
       false,
     );
+    return isTombstone(stored) ? undefined : stored;
   }
 
-  /** Writes the mirror's copy back when Redis lost the circuit; returns what Redis then holds. */
-  async #reseed(name: string): Promise<CircuitStateData | undefined> {
-    if (this.#pending.has(name)) return undefined;
-    const mirrored = await this.#mirror.getState(name);
-    if (mirrored === undefined) return undefined;
-    const result = await this.#redis.compareAndSet(name, 0, mirrored);
-    return result.state;
+  /** Writes the mirror's copy back when Redis lost the circuit and the copy still protects callers. */
+  async #reseed(name: string): Promise<StoredCircuit | undefined> {
+    if (this.#book.isPending(name) || !protects(this.#mirror.peek(name), this.clock.now())) return undefined;
+    return this.#book.exclusive(name, async () => {
+      const mirrored = this.#mirror.peek(name);
+      if (mirrored === undefined || !protects(mirrored, this.clock.now())) return undefined;
+      const result = await this.#redis.compareAndSet(name, 0, mirrored);
+      return result.state;
+    });
   }
 
   /**
-   * Replaces the circuit's state (the seed's `set_state`).
-   * @returns `true` when Redis took the write, `false` when only the in-memory fallback did.
-   * @throws {InvalidStateDataError} `data` is not valid state data.
+   * Replaces the circuit's state (the seed's `set_state`) so that it takes effect fleet-wide.
+   * @returns `true` when Redis took the write, `false` when only the in-memory fallback did (it is
+   *   merged into Redis when Redis is back).
+   * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
    */
   async setState(name: string, data: CircuitStateData): Promise<boolean> {
     validateCircuitName(name);
     assertStateData(data);
     this.#assertOpen();
-    if (this.redisAvailable) {
-      try {
-        await this.#bounded(this.#redis.setState(name, data));
-        // The stored version is the store's; read it back through the push or the next read.
-        this.#redisVersions.set(name, data.version);
-        if (!this.#pending.has(name)) {
-          this.#mirrorVersions.set(name, Math.max(this.#mirrorVersions.get(name) ?? -1, data.version));
-          await this.#mirror.setState(name, data);
-        }
-        return true;
-      } catch {
-        if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
-      }
-    }
-    await this.#mirror.setState(name, data);
-    this.#markPending(name, data);
-    this.#emit({ name, version: data.version, state: data, transition: null });
-    return false;
+    let written = false;
+    await this.#route(
+      name,
+      async () => {
+        const stored = await this.#redis.replaceState(name, data);
+        written = true;
+        return stored;
+      },
+      async () => {
+        await this.#mirror.setState(name, data);
+        return this.#mirror.peek(name);
+      },
+      (entry) => entry,
+      true,
+    );
+    return written;
   }
 
   /**
-   * Removes the circuit's state from Redis and from memory (the seed's `delete_state`).
-   * @returns `true` when either held it.
+   * Deletes the circuit's state (the seed's `delete_state`) from Redis and memory, leaving a
+   * tombstone so that the deletion holds fleet-wide. During an outage the deletion is made in memory
+   * and merged into Redis when it is back.
+   * @returns `true` when there was a state.
    */
   async deleteState(name: string): Promise<boolean> {
     validateCircuitName(name);
     this.#assertOpen();
-    let deletedInRedis = false;
-    if (this.redisAvailable) {
-      try {
-        deletedInRedis = await this.#bounded(this.#redis.deleteState(name));
-      } catch {
-        if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
-      }
-    }
-    this.#pending.delete(name);
-    this.#mirrorVersions.delete(name);
-    this.#redisVersions.delete(name);
-    const deletedInMemory = await this.#mirror.deleteState(name);
-    if (!deletedInRedis && deletedInMemory) this.#emit({ name, version: 0, state: null, transition: null });
-    return deletedInRedis || deletedInMemory;
+    const tombstone = await this.#route(
+      name,
+      () => this.#redis.removeState(name),
+      async () => {
+        const existed = await this.#mirror.deleteState(name);
+        const held = this.#mirror.peek(name);
+        return existed && isTombstone(held) ? held : undefined;
+      },
+      (entry) => entry,
+      true,
+    );
+    return tombstone !== undefined;
   }
 
   /**
    * Every circuit's state (the seed's `get_all_states`): Redis and memory merged, Redis taking
-   * precedence. While Redis is unavailable, memory only.
+   * precedence except for circuits changed in memory and not yet merged. While Redis is unavailable,
+   * memory only.
    */
   async getAllStates(): Promise<Map<string, CircuitStateData>> {
     this.#assertOpen();
@@ -458,8 +461,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       try {
         const stored = await this.#bounded(this.#redis.getAllStates());
         for (const [name, data] of stored) {
-          // Circuits changed during an outage are reported as they are in memory until merged.
-          if (!this.#pending.has(name)) states.set(name, data);
+          if (!this.#book.isPending(name)) states.set(name, data);
+        }
+        // Mirrored copies Redis no longer lists (deleted, expired) are not reported as current.
+        for (const name of [...states.keys()]) {
+          if (!stored.has(name) && !this.#book.isPending(name)) states.delete(name);
         }
       } catch {
         // Redis failed midway: memory only.
@@ -476,22 +482,14 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   cleanupExpiredStates(): number {
     if (this.#closed) return 0;
     const removed = this.#mirror.cleanupExpiredStates();
-    if (removed > 0) {
-      const alive = new Set(this.#mirror.getStatus().states);
-      for (const name of [...this.#mirrorVersions.keys()]) {
-        if (!alive.has(name)) {
-          this.#mirrorVersions.delete(name);
-          this.#redisVersions.delete(name);
-          this.#pending.delete(name);
-        }
-      }
-    }
+    const served = new Set(this.#listeners.names());
+    this.#book.prune((name) => served.has(name) || this.#mirror.peek(name) !== undefined);
     return removed;
   }
 
   /** The seed's `get_fallback_status()`: circuits whose latest state is held only in memory. */
   getFallbackStatus(): FallbackStatus {
-    const fallbackStates = [...this.#pending.keys()].sort();
+    const fallbackStates = this.#book.pending();
     return {
       fallbackStatesCount: fallbackStates.length,
       fallbackStates,
@@ -502,18 +500,19 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   // ------------------------------------------------------------------------------------------
   // the atomic operations breakers use
 
+  /**
+   * Admits a call: one Redis round trip. Only when Redis answers for a circuit it has nothing for
+   * while the mirror holds it open (Redis lost it) is the copy written back and the call admitted
+   * again, so Redis never admits calls on a fresh closed circuit it forgot.
+   */
   async acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
     validateCircuitName(name);
     this.#assertOpen();
     return this.#route(
       name,
       async () => {
-        // A circuit open in memory but absent in Redis was lost there: write it back before the
-        // admission, or Redis would admit calls on a fresh closed circuit.
-        const mirrored = await this.#mirror.getState(name);
-        if (mirrored !== undefined && !this.#pending.has(name) && isNonClosed(mirrored, this.clock.now())) {
-          if ((await this.#redis.getState(name)) === undefined) await this.#reseed(name);
-        }
+        const result = await this.#redis.acquire(name, policy, request);
+        if (!isUnwritten(result.state) || (await this.#reseed(name)) === undefined) return result;
         return this.#redis.acquire(name, policy, request);
       },
       () => this.#mirror.acquire(name, policy, request),
@@ -567,182 +566,60 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     );
   }
 
-  /** Delivers changes pushed by Redis, and transitions made in memory during an outage. */
+  /**
+   * Delivers changes pushed by Redis, what the mirror decides while it serves, and what a
+   * reconciliation settles. A view subscribed by name is current again after every reconnect.
+   */
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
-    return this.#listeners.subscribe(listener, options);
+    const subscription = this.#listeners.subscribe(listener, options);
+    if (options.name !== undefined) this.#book.get(options.name);
+    return subscription;
   }
 
   /** Listens for finished reconciliations. */
   onReconciled(listener: (event: ReconciledEvent) => void): Disposable {
-    return this.#reconciledListeners.add(listener);
+    return this.#reconciler.onReconciled(listener);
   }
 
   // ------------------------------------------------------------------------------------------
   // reconciliation
 
   /**
-   * Merges every circuit changed in memory during an outage into Redis and writes back every
-   * mirrored circuit Redis lost. Runs by itself on recovery, reconnect, first connect and when lost
-   * state is detected; call it to force one. Resolves once it (and any run it was coalesced with)
-   * finished.
+   * Merges every circuit changed in memory during an outage into Redis, writes back every mirrored
+   * circuit Redis lost that still protects callers, and brings every served view up to date. Runs by
+   * itself on recovery, reconnect, first connect and when lost state is detected; call it to force
+   * one. Resolves once it (and any run it was coalesced with) finished.
    */
-  reconcile(): Promise<void> {
-    this.#requestReconcile(true, 'manual');
-    return this.#reconciling ?? Promise.resolve();
-  }
-
-  #schedulePendingReconcile(): void {
-    if (this.#pendingTimer !== null || this.#closed) return;
-    this.#pendingTimer = this.#timers.setTimeout(() => {
-      this.#pendingTimer = null;
-      this.#requestReconcile(false, 'pending');
-    }, PENDING_RECONCILE_DELAY_MS);
-  }
-
-  #requestReconcile(all: boolean, trigger: ReconcileTrigger): void {
-    if (this.#closed) return;
-    if (this.#reconciling !== null) {
-      const previous = this.#reconcileAgain;
-      this.#reconcileAgain = { all: all || (previous?.all ?? false), trigger: previous?.trigger ?? trigger };
-      return;
-    }
-    this.#reconciling = this.#runReconcile(all, trigger).finally(() => {
-      this.#reconciling = null;
-      const again = this.#reconcileAgain;
-      this.#reconcileAgain = null;
-      if (again !== null) this.#requestReconcile(again.all, again.trigger);
-    });
-  }
-
-  async #runReconcile(all: boolean, trigger: ReconcileTrigger): Promise<void> {
-    if (!this.#manager.isConnected) return;
-    const started = this.#timers.now();
-    const names = new Set(this.#pending.keys());
-    if (all) for (const name of this.#mirror.getStatus().states) names.add(name);
-    const queue = [...names];
-    const written: string[] = [];
-    let conflicting = 0;
-    let reseeded = 0;
-    let failed = 0;
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        const name = queue.shift();
-        if (name === undefined || this.#closed) return;
-        try {
-          const outcome = await this.#reconcileOne(name);
-          if (outcome.conflict) conflicting += 1;
-          if (!outcome.written) continue;
-          written.push(name);
-          if (outcome.reseeded) reseeded += 1;
-        } catch {
-          failed += 1;
-          if (!this.#manager.isConnected) {
-            failed += queue.length;
-            queue.length = 0;
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, queue.length) }, worker));
-    if (this.#closed) return;
-    // Circuits that failed stay pending; try them again shortly while Redis is up.
-    if (failed > 0 && this.#manager.isConnected) this.#schedulePendingReconcile();
-    if (names.size > 0 || trigger !== 'pending') {
-      this.#reconciledListeners.emit({
-        merged: written.length,
-        conflicting,
-        reseeded,
-        checked: names.size,
-        failed,
-        circuits: written,
-        trigger,
-        durationMs: this.#timers.now() - started,
-        at: this.#timers.now(),
-      });
-    }
-  }
-
-  async #reconcileOne(name: string): Promise<{ written: boolean; conflict: boolean; reseeded: boolean }> {
-    for (let attempt = 0; attempt < MAX_MERGE_ATTEMPTS; attempt++) {
-      const pending = this.#pending.has(name);
-      const base = this.#pending.get(name) ?? 0;
-      const stored = await this.#bounded(this.#redis.getState(name));
-      const mirrored = await this.#mirror.getState(name);
-      // Changed on both sides: in memory during the outage, and in Redis since this instance last saw it.
-      const conflict = pending && stored !== undefined && stored.version !== base;
-      // Untouched circuits: the mirror is only an older copy of Redis, which wins; Redis lost it: re-seed.
-      const merged = pending ? mergeStates(stored, mirrored) : (stored ?? mirrored);
-      if (merged === undefined) {
-        this.#pending.delete(name);
-        return { written: false, conflict: false, reseeded: false };
-      }
-      if (stored !== undefined && sameStateContent(merged, stored)) {
-        // Redis already holds the outcome (it won): views that missed pushes meanwhile catch up.
-        this.#settle(name, stored);
-        return { written: false, conflict, reseeded: false };
-      }
-      const result = await this.#bounded(this.#redis.compareAndSet(name, stored?.version ?? 0, merged));
-      if (result.written && result.state !== undefined) {
-        // Only if nothing changed the mirror meanwhile; otherwise merge again with that too.
-        if (this.#pending.has(name) && this.#mirrorVersions.get(name) !== mirrored?.version) continue;
-        this.#settle(name, result.state);
-        return { written: true, conflict, reseeded: stored === undefined };
-      }
-    }
-    throw new StoreUnavailableError(`Circuit "${name}" kept changing while it was reconciled`);
-  }
-
-  /** Redis now holds the reconciled state: the mirror takes it and subscribers (breaker views) hear of it. */
-  #settle(name: string, data: CircuitStateData): void {
-    this.#pending.delete(name);
-    this.#redisVersions.set(name, data.version);
-    this.#putInMirror(name, data);
-    this.#emit({ name, version: data.version, state: data, transition: null });
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // lost-state check
-
-  #scheduleStateCheck(delayMs: number): void {
-    if (this.#stateCheckIntervalMs === null || this.#closed) return;
-    this.#stateCheckTimer = this.#timers.setTimeout(() => {
-      this.#stateCheckTimer = null;
-      void this.#checkState();
-    }, delayMs);
-  }
-
-  async #checkState(): Promise<void> {
-    try {
-      if (!this.#manager.isConnected) return;
-      const reply = await this.#manager.execute((client) => client.set(this.#markerKey, '1', 'NX'));
-      // The marker was missing: Redis was restarted empty or flushed since the last check.
-      if (reply === 'OK' && this.#mirror.getStatus().statesCount > 0) {
-        this.#requestReconcile(true, 'state-lost');
-      }
-    } catch {
-      // Redis failed: the connection manager has seen it too and switches to fallback.
-    } finally {
-      this.#scheduleStateCheck(this.#stateCheckIntervalMs ?? 0);
-    }
+  async reconcile(): Promise<void> {
+    this.#reconciler.request(true, 'manual');
+    while (this.#reconciler.running !== null) await this.#reconciler.running;
   }
 
   /**
    * Stops background work and releases the stores. The connection manager stays open: it is the
-   * caller's. Idempotent.
+   * caller's. A reconciliation in progress may finish its writes for up to one operation timeout.
+   * Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    // Let a reconciliation in progress finish: it writes state this process is the only holder of.
-    await this.#reconciling;
+    const running = this.#reconciler.running;
+    if (running !== null) {
+      // It writes state this process may be the only holder of, but never holds close() up for long.
+      let timer: unknown;
+      await Promise.race([
+        running,
+        new Promise<void>((resolve) => {
+          timer = this.#timers.setTimeout(resolve, this.#manager.operationTimeoutMs);
+        }),
+      ]);
+      this.#timers.clearTimeout(timer);
+    }
     this.#closed = true;
-    if (this.#stateCheckTimer !== null) this.#timers.clearTimeout(this.#stateCheckTimer);
-    if (this.#pendingTimer !== null) this.#timers.clearTimeout(this.#pendingTimer);
-    this.#stateCheckTimer = null;
-    this.#pendingTimer = null;
+    this.#reconciler.close();
     for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();
     this.#listeners.clear();
-    this.#reconciledListeners.clear();
+    this.#book.clear();
     await this.#redis.close();
     await this.#mirror.close();
   }

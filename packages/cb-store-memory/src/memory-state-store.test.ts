@@ -10,7 +10,10 @@ import { describeStoreContract } from '@xnai/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStateStore, MemoryStateStore } from './memory-state-store.js';
 
-describeStoreContract('MemoryStateStore', { create: () => new MemoryStateStore() });
+describeStoreContract('MemoryStateStore', {
+  create: () => new MemoryStateStore(),
+  createWithTtl: (ttlMs) => new MemoryStateStore({ ttlMs }),
+});
 
 describe('MemoryStateStore', () => {
   beforeEach(() => {

@@ -4,8 +4,10 @@ import {
   assertInteger,
   assertKnownKeys,
   assertObject,
+  assertOverrideRequest,
   assertRecordedOutcomes,
   assertStateData,
+  boundStoredTimes,
   ChangeListeners,
   type CircuitEvent,
   type CircuitPolicy,
@@ -14,22 +16,30 @@ import {
   type CircuitStateStore,
   type Clock,
   ClosedError,
+  DEFAULT_POLICY,
   type Disposable,
+  isTombstone,
   JITTER_SCALE,
+  LEASE_ID,
   type OverrideRequest,
+  READ_LIMITS,
   type RecordedOutcomes,
+  type StoredCircuit,
   type SubscribeOptions,
+  storedCircuitExpiry,
   systemClock,
   type TimerHandle,
   type TimerProvider,
+  tombstoneOf,
   transition,
   validateCircuitName,
 } from '@xnai/cb-core';
-import { Mutex } from 'async-mutex';
 
 export interface MemoryStateStoreOptions {
   /**
-   * How long a circuit's state is kept after its last write (the seed's one-hour TTL).
+   * How long a circuit's state is kept after the last thing in force ends (its last write, its open
+   * period, an override's expiry; an override without expiry is kept until cleared). The seed's
+   * one-hour TTL.
    * @default 3_600_000
    */
   readonly ttlMs?: number;
@@ -40,10 +50,18 @@ export interface MemoryStateStoreOptions {
    */
   readonly cleanupIntervalMs?: number | null;
   /**
-   * Clock and timers.
+   * Clock and timers. Times are stored as whole milliseconds of this clock.
    * @default systemClock
    */
   readonly clock?: Clock & TimerProvider;
+  /**
+   * `true` when this store is where the circuits' state lives. `false` for a copy of another store
+   * kept while that one is unreachable (the registry's warm mirror): its status changes then do not
+   * count as decisions of the fleet (`decidedAt`), so they never outrank what the store of record
+   * decided meanwhile when the two are reconciled.
+   * @default true
+   */
+  readonly authoritative?: boolean;
 }
 
 /** Fallback-status shape of the seed (`get_fallback_status`). */
@@ -53,16 +71,17 @@ export interface MemoryStoreStatus {
 }
 
 interface Entry {
-  data: CircuitStateData;
+  stored: StoredCircuit;
   expiresAt: number;
 }
 
-const OPTION_NAMES = new Set(['ttlMs', 'cleanupIntervalMs', 'clock']);
+const OPTION_NAMES = new Set(['ttlMs', 'cleanupIntervalMs', 'clock', 'authoritative']);
 
 /**
- * Circuit state in this process: a `Map` of circuits, each changed under its own mutex, expiring a
- * TTL after its last write. Implements the {@link CircuitStateStore} contract with the same
- * transition function every store uses.
+ * Circuit state in this process: a `Map` of circuits, each changed by one synchronous application
+ * of the transition function every store uses (so no lock is needed: nothing interleaves with it),
+ * expiring a TTL after the last thing in force. A deletion leaves a tombstone for the TTL. Implements
+ * the {@link CircuitStateStore} contract.
  *
  * @example
  * ```ts
@@ -76,8 +95,8 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   readonly ttlMs: number;
   readonly #clock: Clock & TimerProvider;
   readonly #entries = new Map<string, Entry>();
-  readonly #mutexes = new Map<string, Mutex>();
   readonly #listeners = new ChangeListeners();
+  readonly #authoritative: boolean;
   #cleanupTimer: TimerHandle | null = null;
   readonly #cleanupIntervalMs: number | null;
   #closed = false;
@@ -91,6 +110,10 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
         ? null
         : assertInteger('cleanupIntervalMs', options.cleanupIntervalMs, 1);
     this.#clock = options.clock ?? systemClock;
+    if (options.authoritative !== undefined && typeof options.authoritative !== 'boolean') {
+      throw new TypeError(`authoritative must be a boolean, got ${typeof options.authoritative}`);
+    }
+    this.#authoritative = options.authoritative ?? true;
     this.#scheduleCleanup();
   }
 
@@ -107,124 +130,153 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
     return this.#clock;
   }
 
+  #now(): number {
+    return Math.floor(this.#clock.now());
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('MemoryStateStore');
   }
 
-  #read(name: string, now: number): CircuitStateData | undefined {
+  #entry(name: string, now: number): StoredCircuit | undefined {
     const entry = this.#entries.get(name);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now) {
       this.#entries.delete(name);
       return undefined;
     }
-    return entry.data;
+    return entry.stored;
   }
 
-  #mutex(name: string): Mutex {
-    let mutex = this.#mutexes.get(name);
-    if (mutex === undefined) {
-      mutex = new Mutex();
-      this.#mutexes.set(name, mutex);
-    }
-    return mutex;
+  #write(name: string, stored: StoredCircuit, now: number): void {
+    this.#entries.set(name, { stored, expiresAt: storedCircuitExpiry(stored, this.ttlMs, now) });
   }
 
-  #publish(change: CircuitStateChange): void {
-    this.#listeners.emit(change);
-  }
-
-  /** Applies one event under the circuit's mutex, writes and announces the result. */
-  async #apply(
-    name: string,
-    event: CircuitEvent,
-    policy: CircuitPolicy,
-  ): Promise<AcquireResult | CircuitStateData> {
-    validateCircuitName(name);
-    this.#assertOpen();
-    return this.#mutex(name).runExclusive(() => {
-      const now = this.#clock.now();
-      const result = transition(this.#read(name, now), event, policy, now);
-      if (result.changed) {
-        this.#entries.set(name, { data: result.state, expiresAt: now + this.ttlMs });
-        if (result.transition !== null) {
-          this.#publish({
-            name,
-            version: result.state.version,
-            state: result.state,
-            transition: result.transition,
-          });
-        }
-      }
-      return result.admission === null ? result.state : { admission: result.admission, state: result.state };
+  /** Applies one event, writes and announces the result, all in one synchronous step. */
+  #apply(name: string, event: CircuitEvent, policy: CircuitPolicy): AcquireResult | CircuitStateData {
+    const now = this.#now();
+    const result = transition(this.#entry(name, now), event, policy, now, {
+      authoritative: this.#authoritative,
     });
+    if (result.changed) {
+      this.#write(name, result.state, now);
+      if (result.transition !== null || result.notify) {
+        this.#listeners.emit({
+          name,
+          version: result.state.version,
+          state: result.state,
+          transition: result.transition,
+        });
+      }
+    }
+    return result.admission === null ? result.state : { admission: result.admission, state: result.state };
   }
 
   async getState(name: string): Promise<CircuitStateData | undefined> {
     validateCircuitName(name);
     this.#assertOpen();
-    return this.#read(name, this.#clock.now());
+    const now = this.#now();
+    const stored = this.#entry(name, now);
+    // Bounded at now exactly as the Redis store's reads are (a clock that stepped back).
+    return stored === undefined || isTombstone(stored)
+      ? undefined
+      : boundStoredTimes(stored, READ_LIMITS, now);
   }
 
   /**
-   * Replaces the stored state as given (the seed's `set_state`), with a fresh TTL.
-   * @throws {InvalidStateDataError} `data` is not valid state data.
+   * What the store holds for `name` right now, a deletion's tombstone included. For stores built on
+   * this one (the registry's reconciliation); breakers use {@link getState}.
+   */
+  peek(name: string): StoredCircuit | undefined {
+    validateCircuitName(name);
+    return this.#entry(name, this.#now());
+  }
+
+  /**
+   * Puts a state or tombstone exactly as given (version and decision included), without announcing
+   * it: how a copy of another store takes that store's data. Its TTL runs from `writtenAt` (default
+   * now), the time the other store wrote it.
+   * @throws {InvalidStateDataError} `stored` is neither valid state data nor a tombstone.
+   */
+  put(name: string, stored: StoredCircuit, writtenAt = this.#now()): void {
+    validateCircuitName(name);
+    this.#assertOpen();
+    if (!isTombstone(stored)) assertStateData(stored);
+    this.#entries.set(name, { stored, expiresAt: storedCircuitExpiry(stored, this.ttlMs, writtenAt) });
+  }
+
+  /**
+   * Replaces the stored state (the seed's `set_state`) so that it takes effect: the data as given,
+   * with a version above the stored one and `decidedAt` now. Pushed to every subscriber.
+   * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
    */
   async setState(name: string, data: CircuitStateData): Promise<boolean> {
     validateCircuitName(name);
     assertStateData(data);
     this.#assertOpen();
-    return this.#mutex(name).runExclusive(() => {
-      const now = this.#clock.now();
-      const previous = this.#read(name, now);
-      this.#entries.set(name, { data, expiresAt: now + this.ttlMs });
-      const from = previous === undefined ? 'closed' : (previous.override?.mode ?? previous.state);
-      const to = data.override?.mode ?? data.state;
-      this.#publish({
-        name,
-        version: data.version,
-        state: data,
-        transition: from === to ? null : { from, to, reason: 'set', at: now },
-      });
-      return true;
+    const now = this.#now();
+    const result = transition(this.#entry(name, now), { type: 'set', data }, DEFAULT_POLICY, now);
+    this.#write(name, result.state, now);
+    this.#listeners.emit({
+      name,
+      version: result.state.version,
+      state: result.state,
+      transition: result.transition,
     });
+    return true;
   }
 
+  /** Deletes the circuit, leaving a tombstone for `ttlMs`; resolves `true` when there was a state. */
   async deleteState(name: string): Promise<boolean> {
     validateCircuitName(name);
     this.#assertOpen();
-    return this.#mutex(name).runExclusive(() => {
-      const existed = this.#read(name, this.#clock.now()) !== undefined;
-      this.#entries.delete(name);
-      this.#mutexes.delete(name);
-      if (existed) this.#publish({ name, version: 0, state: null, transition: null });
-      return existed;
+    const now = this.#now();
+    const stored = this.#entry(name, now);
+    if (stored === undefined || isTombstone(stored)) return false;
+    const tombstone = tombstoneOf(stored, now);
+    this.#write(name, tombstone, now);
+    this.#listeners.emit({
+      name,
+      version: tombstone.version,
+      state: null,
+      transition: null,
+      decidedAt: tombstone.decidedAt,
     });
+    return true;
   }
 
   async getAllStates(): Promise<Map<string, CircuitStateData>> {
     this.#assertOpen();
-    const now = this.#clock.now();
+    const now = this.#now();
     const states = new Map<string, CircuitStateData>();
     for (const name of [...this.#entries.keys()]) {
-      const data = this.#read(name, now);
-      if (data !== undefined) states.set(name, data);
+      const stored = this.#entry(name, now);
+      if (stored !== undefined && !isTombstone(stored))
+        states.set(name, boundStoredTimes(stored, READ_LIMITS, now));
     }
     return states;
   }
 
   async acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
+    validateCircuitName(name);
+    this.#assertOpen();
+    if (typeof request?.leaseId !== 'string' || !LEASE_ID.test(request.leaseId)) {
+      throw new TypeError(
+        `leaseId must be 1 to 64 of A-Z a-z 0-9 . : _ -, got ${JSON.stringify(request?.leaseId)}`,
+      );
+    }
     if (request.jitter !== undefined) assertInteger('jitter', request.jitter, 0, JITTER_SCALE - 1);
-    return (await this.#apply(
+    return this.#apply(
       name,
       { type: 'acquire', leaseId: request.leaseId, jitter: request.jitter ?? 0 },
       policy,
-    )) as AcquireResult;
+    ) as AcquireResult;
   }
 
   /**
    * Records outcomes as one batch (see the store contract).
    * @throws {TypeError} the outcomes or the batch are malformed (nothing is written).
+   * @throws {RangeError} `jitter` is not an integer in [0, JITTER_SCALE).
    */
   async record(
     name: string,
@@ -232,21 +284,32 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
     policy: CircuitPolicy,
     jitter = 0,
   ): Promise<CircuitStateData> {
+    validateCircuitName(name);
+    this.#assertOpen();
     assertRecordedOutcomes(outcomes, policy);
     assertInteger('jitter', jitter, 0, JITTER_SCALE - 1);
-    return (await this.#apply(name, { type: 'record', outcomes, jitter }, policy)) as CircuitStateData;
+    return this.#apply(name, { type: 'record', outcomes, jitter }, policy) as CircuitStateData;
   }
 
+  /**
+   * Sets (or with `null` clears) the manual override; a `durationMs` runs from this store's clock.
+   * @throws {TypeError | RangeError} the request is malformed, naming the field (nothing is written).
+   */
   async override(
     name: string,
     override: OverrideRequest | null,
     policy: CircuitPolicy,
   ): Promise<CircuitStateData> {
-    return (await this.#apply(name, { type: 'override', override }, policy)) as CircuitStateData;
+    validateCircuitName(name);
+    this.#assertOpen();
+    assertOverrideRequest(override);
+    return this.#apply(name, { type: 'override', override }, policy) as CircuitStateData;
   }
 
   async reset(name: string, policy: CircuitPolicy): Promise<CircuitStateData> {
-    return (await this.#apply(name, { type: 'reset' }, policy)) as CircuitStateData;
+    validateCircuitName(name);
+    this.#assertOpen();
+    return this.#apply(name, { type: 'reset' }, policy) as CircuitStateData;
   }
 
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
@@ -255,27 +318,28 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   /**
-   * Removes states whose TTL has passed (the seed's `cleanup_expired_states`).
+   * Removes states and tombstones whose TTL has passed (the seed's `cleanup_expired_states`).
    * @returns how many were removed.
    */
   cleanupExpiredStates(): number {
-    const now = this.#clock.now();
+    const now = this.#now();
     let removed = 0;
     for (const [name, entry] of this.#entries) {
       if (entry.expiresAt <= now) {
         this.#entries.delete(name);
-        const mutex = this.#mutexes.get(name);
-        if (mutex !== undefined && !mutex.isLocked()) this.#mutexes.delete(name);
         removed++;
       }
     }
     return removed;
   }
 
-  /** Names and count of the circuits held (the seed's `get_fallback_status`). */
+  /** Names and count of the circuits held, deleted ones aside (the seed's `get_fallback_status`). */
   getStatus(): MemoryStoreStatus {
-    const now = this.#clock.now();
-    const states = [...this.#entries].filter(([, entry]) => entry.expiresAt > now).map(([name]) => name);
+    const now = this.#now();
+    const states: string[] = [];
+    for (const [name, entry] of this.#entries) {
+      if (entry.expiresAt > now && !isTombstone(entry.stored)) states.push(name);
+    }
     return { statesCount: states.length, states };
   }
 

@@ -1,10 +1,13 @@
 import {
+  boundStoredTimes,
   type CircuitOverride,
   type CircuitPolicy,
   type CircuitStateData,
   type CircuitWindow,
+  isTombstone,
   type ProbeLease,
   STATE_SCHEMA_VERSION,
+  type StoredCircuit,
   type TimeBucket,
 } from '@xnai/cb-core';
 
@@ -23,19 +26,16 @@ const INTEGER_FIELDS = [
 
 const MAX_COUNT_WINDOW = 10_000;
 const INTEGER = /^\d{1,16}$/;
-const LEASE = /^([A-Za-z0-9.:_-]+),(\d{1,16}),(\d{1,16})$/;
+const LEASE = /^([A-Za-z0-9.:_-]{1,64}),(\d{1,16}),(\d{1,16})$/;
 const BUCKET = /^(\d{1,16}),(\d{1,16}),(\d{1,16}),(\d{1,16})$/;
 const COUNT_OUTCOMES = /^[sSfF]*$/;
 const STATES = new Set(['closed', 'open', 'half_open']);
 const MODES = new Set(['forced_open', 'forced_closed']);
 
-/** Lease ids travel inside the hash's `probes` field, so they are restricted to a safe alphabet. */
-export const LEASE_ID = /^[A-Za-z0-9.:_-]{1,64}$/;
-
 export interface DecodeResult {
-  /** The state, or `undefined` when the data is unusable (treated as absent). */
-  readonly state: CircuitStateData | undefined;
-  /** What was wrong, or `null`. `clamped:<field>` means future times were pulled back to now. */
+  /** The state or tombstone, or `undefined` when the data is unusable (treated as absent). */
+  readonly stored: StoredCircuit | undefined;
+  /** What was wrong, or `null`. `clamped:<field>` means times were bounded at now. */
   readonly problem: string | null;
 }
 
@@ -52,17 +52,48 @@ export function toRecord(flat: readonly unknown[], from = 0): Record<string, str
   return record;
 }
 
+/** The last field (in the script's order) that bounding changed, for the `clamped:` report. */
+function clampedField(before: CircuitStateData, after: CircuitStateData): string | null {
+  let field: string | null = null;
+  if (after.decidedAt !== before.decidedAt) field = 'decidedAt';
+  for (const key of ['lastFailureTime', 'lastSuccessTime', 'lastStateChange'] as const) {
+    if (after[key] !== before[key]) field = key;
+  }
+  if (after.override?.setAt !== before.override?.setAt) field = 'overrideSetAt';
+  if (after.openUntil !== before.openUntil) field = 'openUntil';
+  if (after.probes.some((lease, i) => lease.expiresAt !== before.probes[i]?.expiresAt)) field = 'probes';
+  return field;
+}
+
 /**
- * Decodes a circuit's hash, validating every field; mirrors `decode()` in `transition.lua`.
- * `limits` bounds how far in the future `openUntil` and lease expiries may plausibly be.
+ * Decodes a circuit's hash, validating every field; mirrors `decode()` in `transition.lua`. With
+ * `bound`, times are bounded at `bound.now` by `bound`'s limits, as `boundStoredTimes()` does (reads
+ * without a policy use cb-core's `READ_LIMITS`); without it, data is taken as written (what a script just
+ * returned).
  */
-export function decodeState(
+export function decodeStored(
   h: Record<string, string>,
-  now: number,
-  limits: Pick<CircuitPolicy, 'maxOpenTimeoutMs' | 'probeLeaseMs'>,
+  bound: {
+    readonly now: number;
+    readonly limits: Pick<CircuitPolicy, 'maxOpenTimeoutMs' | 'probeLeaseMs'>;
+  } | null,
 ): DecodeResult {
-  const fail = (problem: string): DecodeResult => ({ state: undefined, problem });
+  const fail = (problem: string): DecodeResult => ({ stored: undefined, problem });
   if (h.schemaVersion !== String(STATE_SCHEMA_VERSION)) return fail('schemaVersion is not 1');
+  let decidedAt = 0;
+  if (h.decidedAt !== undefined) {
+    const value = integer(h.decidedAt);
+    if (value === undefined) return fail('decidedAt is not a non-negative integer');
+    decidedAt = value;
+  }
+  if (h.deleted !== undefined) {
+    const version = integer(h.version);
+    if (h.deleted !== '1' || version === undefined) return fail('tombstone is malformed');
+    if (bound !== null && decidedAt > bound.now) {
+      return { stored: { deleted: true, version, decidedAt: bound.now }, problem: 'clamped:decidedAt' };
+    }
+    return { stored: { deleted: true, version, decidedAt }, problem: null };
+  }
   if (h.state === undefined || !STATES.has(h.state)) return fail('unknown state');
   const numbers: Record<(typeof INTEGER_FIELDS)[number], number> = Object.create(null);
   for (const field of INTEGER_FIELDS) {
@@ -70,26 +101,11 @@ export function decodeState(
     if (value === undefined) return fail(`${field} is not a non-negative integer`);
     numbers[field] = value;
   }
-  let clamped: string | null = null;
-  for (const field of ['lastFailureTime', 'lastSuccessTime', 'lastStateChange'] as const) {
-    if (numbers[field] > now) {
-      numbers[field] = now;
-      clamped = field;
-    }
-  }
-  if (numbers.openUntil > now + limits.maxOpenTimeoutMs) {
-    numbers.openUntil = now + limits.maxOpenTimeoutMs;
-    clamped = 'openUntil';
-  }
   let override: CircuitOverride | null = null;
   if (h.overrideMode !== undefined) {
     if (!MODES.has(h.overrideMode)) return fail('unknown override mode');
-    let setAt = integer(h.overrideSetAt);
+    const setAt = integer(h.overrideSetAt);
     if (setAt === undefined) return fail('overrideSetAt is not a time');
-    if (setAt > now) {
-      setAt = now;
-      clamped = 'overrideSetAt';
-    }
     let expiresAt: number | null = null;
     if (h.overrideExpiresAt !== undefined) {
       const value = integer(h.overrideExpiresAt);
@@ -108,12 +124,7 @@ export function decodeState(
     if (item === '') continue;
     const match = LEASE.exec(item);
     if (match === null) return fail('probes are malformed');
-    let expiresAt = Number(match[3]);
-    if (expiresAt > now + limits.probeLeaseMs) {
-      expiresAt = now + limits.probeLeaseMs;
-      clamped = 'probes';
-    }
-    probes.push({ id: match[1] as string, round: Number(match[2]), expiresAt });
+    probes.push({ id: match[1] as string, round: Number(match[2]), expiresAt: Number(match[3]) });
   }
   let window: CircuitWindow;
   switch (h.windowKind) {
@@ -148,21 +159,36 @@ export function decodeState(
     default:
       return fail('unknown window kind');
   }
-  return {
-    state: {
-      schemaVersion: STATE_SCHEMA_VERSION,
-      state: h.state as CircuitStateData['state'],
-      ...numbers,
-      override,
-      probes,
-      window,
-    },
-    problem: clamped === null ? null : `clamped:${clamped}`,
+  const state: CircuitStateData = {
+    schemaVersion: STATE_SCHEMA_VERSION,
+    state: h.state as CircuitStateData['state'],
+    ...numbers,
+    override,
+    probes,
+    window,
+    decidedAt,
   };
+  if (bound === null) return { stored: state, problem: null };
+  const bounded = boundStoredTimes(state, bound.limits, bound.now);
+  if (bounded === state) return { stored: state, problem: null };
+  return { stored: bounded, problem: `clamped:${clampedField(state, bounded) ?? 'times'}` };
 }
 
-/** Encodes state as the hash's `[field, value, ...]`; mirrors `encode()` in `transition.lua`. */
-export function encodeState(s: CircuitStateData): string[] {
+/** Encodes a state or tombstone as the hash's `[field, value, ...]`; mirrors `encode()` in `transition.lua`. */
+export function encodeStored(stored: StoredCircuit): string[] {
+  if (isTombstone(stored)) {
+    return [
+      'schemaVersion',
+      String(STATE_SCHEMA_VERSION),
+      'deleted',
+      '1',
+      'version',
+      String(stored.version),
+      'decidedAt',
+      String(stored.decidedAt),
+    ];
+  }
+  const s = stored;
   const fields = [
     'schemaVersion',
     String(STATE_SCHEMA_VERSION),
@@ -186,6 +212,8 @@ export function encodeState(s: CircuitStateData): string[] {
     String(s.openUntil),
     'halfOpenRound',
     String(s.halfOpenRound),
+    'decidedAt',
+    String(s.decidedAt),
     'probes',
     s.probes.map((lease) => `${lease.id},${lease.round},${lease.expiresAt}`).join(';'),
     'windowKind',

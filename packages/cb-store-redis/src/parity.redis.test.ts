@@ -1,7 +1,9 @@
 import {
   type CallOutcome,
   type CircuitPolicy,
+  type CircuitStateData,
   type CircuitStateStore,
+  createInitialState,
   JITTER_SCALE,
   type ProbeTicket,
   reduceOutcomes,
@@ -34,9 +36,20 @@ type Step =
       kind: 'override';
       mode: 'forced_open' | 'forced_closed' | null;
       durationMs: number | null;
+      /** A duration the store resolves on its clock, rather than an absolute expiry. */
+      relative: boolean;
       reason: string | null;
     }
   | { kind: 'reset' }
+  | { kind: 'delete' }
+  | {
+      /** setState with data derived from the current state: any state, times up to a year ahead. */
+      kind: 'set';
+      state: 'closed' | 'open' | 'half_open';
+      failureCount: number;
+      aheadMs: number;
+      override: boolean;
+    }
   | {
       /** A flush interval's worth of closed-state outcomes, as runs; up to 60,000 outcomes. */
       kind: 'bulk';
@@ -87,7 +100,14 @@ const policies: fc.Arbitrary<CircuitPolicy> = fc
 const steps: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 3_000 }) }),
+    // Time also steps back: Redis TIME after a failover to a host whose clock is behind, an NTP step.
+    arbitrary: fc.record({
+      kind: fc.constant('advance' as const),
+      ms: fc.oneof(
+        { weight: 5, arbitrary: fc.integer({ min: 0, max: 3_000 }) },
+        { weight: 1, arbitrary: fc.integer({ min: -600_000, max: -1 }) },
+      ),
+    }),
   },
   {
     weight: 4,
@@ -119,7 +139,19 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
         'forced_open' | 'forced_closed' | null
       >,
       durationMs: fc.option(fc.integer({ min: 1, max: 4_000 }), { nil: null }),
+      relative: fc.boolean(),
       reason: fc.option(fc.string({ maxLength: 12 }), { nil: null }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'delete' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      state: fc.constantFrom('closed', 'open', 'half_open') as fc.Arbitrary<'closed' | 'open' | 'half_open'>,
+      failureCount: fc.nat(6),
+      aheadMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 365 * 86_400_000 })),
+      override: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
@@ -239,12 +271,30 @@ describe('parity of the Lua and TypeScript transitions', () => {
               const request =
                 step.mode === null
                   ? null
-                  : {
-                      mode: step.mode,
-                      reason: step.reason,
-                      expiresAt: step.durationMs === null ? null : now + step.durationMs,
-                    };
+                  : step.relative
+                    ? { mode: step.mode, reason: step.reason, durationMs: step.durationMs }
+                    : {
+                        mode: step.mode,
+                        reason: step.reason,
+                        expiresAt: step.durationMs === null ? null : now + step.durationMs,
+                      };
               await both((store) => store.override(name, request, policy));
+            } else if (step.kind === 'delete') {
+              await both((store) => store.deleteState(name));
+            } else if (step.kind === 'set') {
+              const current = (await memoryStore.getState(name)) ?? createInitialState(now);
+              const data: CircuitStateData = {
+                ...current,
+                state: step.state,
+                failureCount: step.failureCount,
+                lastStateChange: now + step.aheadMs,
+                openUntil: step.state === 'open' ? now + step.aheadMs + 1 : 0,
+                probes: [],
+                override: step.override
+                  ? { mode: 'forced_open', reason: null, expiresAt: null, setAt: now }
+                  : null,
+              };
+              await both((store) => store.setState(name, data));
             } else {
               await both((store) => store.reset(name, policy));
             }

@@ -31,10 +31,14 @@ afterAll(async () => {
 
 describeStoreContract('RedisStateStore over RedisConnectionManager', {
   create: () => new RedisStateStore({ redis: manager, keyPrefix: `contract:${Date.now()}:` }),
+  createWithTtl: (ttlMs) =>
+    new RedisStateStore({ redis: manager, keyPrefix: `contract-ttl:${Date.now()}:`, ttlMs }),
 });
 
 describeStoreContract('RedisStateStore over a bare ioredis client', {
   create: () => new RedisStateStore({ redis: client, keyPrefix: `contract-client:${Date.now()}:` }),
+  createWithTtl: (ttlMs) =>
+    new RedisStateStore({ redis: client, keyPrefix: `contract-client-ttl:${Date.now()}:`, ttlMs }),
 });
 
 describe('RedisStateStore keys and views', () => {

@@ -6,6 +6,7 @@ import {
   assertInteger,
   assertKnownKeys,
   assertObject,
+  assertOverrideRequest,
   assertRecordedOutcomes,
   assertStateData,
   type CallOutcome,
@@ -15,23 +16,28 @@ import {
   type CircuitStateData,
   type CircuitStateStore,
   type CircuitStatus,
+  type CircuitTombstone,
   type Clock,
   ClosedError,
   DEFAULT_POLICY,
   type Disposable,
   InvalidStateDataError,
+  isTombstone,
   JITTER_SCALE,
+  LEASE_ID,
   Listeners,
   type OverrideRequest,
   type ProbeTicket,
+  READ_LIMITS,
   type RecordedOutcomes,
   reduceOutcomes,
+  type StoredCircuit,
   type SubscribeOptions,
   systemClock,
   type TransitionReason,
   validateCircuitName,
 } from '@xnai/cb-core';
-import { decodeState, encodePolicy, encodeState, LEASE_ID, toRecord } from './codec.js';
+import { decodeStored, encodePolicy, encodeStored, toRecord } from './codec.js';
 import {
   ClientLink,
   ExecutorLink,
@@ -124,10 +130,6 @@ const OPTION_NAMES = new Set([
 ]);
 /** Longest a write waits for a pending subscription to come up. */
 const SUBSCRIPTION_WAIT_MS = 250;
-/** Bounds used to clamp reads that have no policy at hand. */
-const READ_LIMITS = { maxOpenTimeoutMs: 365 * 86_400_000, probeLeaseMs: 365 * 86_400_000 };
-/** Decoding data the script itself returned: no clamping. */
-const NO_CLAMP_NOW = Number.MAX_SAFE_INTEGER;
 
 interface Script {
   readonly source: string;
@@ -282,12 +284,18 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.#corruptListeners.emit({ name, problem, discarded });
   }
 
-  async #mutate(
+  /** Runs one operation of the transition script; returns what the key holds afterwards. */
+  async #run(
     name: string,
     operation: string,
     policy: CircuitPolicy,
     args: readonly string[],
-  ): Promise<{ admission: Admission | null; state: CircuitStateData; status: string }> {
+  ): Promise<{
+    admission: Admission | null;
+    stored: StoredCircuit | undefined;
+    status: string;
+    flag: string;
+  }> {
     validateCircuitName(name);
     this.#assertOpen();
     if (this.#subscribedPending) await this.#waitForSubscription();
@@ -310,14 +318,34 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.#learnOffset(Number(reply[5]), sentAt);
     const problem = String(reply[4] ?? '');
     if (problem !== '') this.#reportProblem(name, problem);
-    if (reply[0] === 'conflict' && reply.length <= 6) {
-      return { admission: null, state: undefined as unknown as CircuitStateData, status: 'conflict' };
+    let stored: StoredCircuit | undefined;
+    if (reply.length > 6) {
+      const decoded = decodeStored(toRecord(reply, 6), null);
+      if (decoded.stored === undefined) {
+        throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
+      }
+      stored = decoded.stored;
     }
-    const decoded = decodeState(toRecord(reply, 6), NO_CLAMP_NOW, READ_LIMITS);
-    if (decoded.state === undefined) {
-      throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
+    return {
+      admission: this.#admission(reply),
+      stored,
+      status: String(reply[0]),
+      flag: String(reply[1] ?? ''),
+    };
+  }
+
+  /** Runs a transition of the circuit's state (never a deletion): what acquire, record, override, reset do. */
+  async #mutate(
+    name: string,
+    operation: string,
+    policy: CircuitPolicy,
+    args: readonly string[],
+  ): Promise<{ admission: Admission | null; state: CircuitStateData }> {
+    const result = await this.#run(name, operation, policy, args);
+    if (result.stored === undefined || isTombstone(result.stored)) {
+      throw new InvalidStateDataError(`Redis returned no state for "${name}" after "${operation}"`);
     }
-    return { admission: this.#admission(reply), state: decoded.state, status: String(reply[0]) };
+    return { admission: result.admission, state: result.stored };
   }
 
   /** Redis time at the middle of the round trip, minus local time then. */
@@ -356,6 +384,15 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   async getState(name: string): Promise<CircuitStateData | undefined> {
+    const stored = await this.peek(name);
+    return isTombstone(stored) ? undefined : stored;
+  }
+
+  /**
+   * What Redis holds for `name`: its state, a deletion's tombstone, or `undefined`; times bounded at
+   * Redis time as every read is. For the registry's reconciliation; breakers use {@link getState}.
+   */
+  async peek(name: string): Promise<StoredCircuit | undefined> {
     validateCircuitName(name);
     this.#assertOpen();
     let reply: unknown[];
@@ -373,71 +410,68 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       this.#reportProblem(name, `key holds a ${type}, not a hash`);
       return undefined;
     }
-    const decoded = decodeState(toRecord(reply, 2), now, READ_LIMITS);
+    const decoded = decodeStored(toRecord(reply, 2), { now, limits: READ_LIMITS });
     if (decoded.problem !== null) this.#reportProblem(name, decoded.problem);
-    return decoded.state;
+    return decoded.stored;
   }
 
   /**
-   * Replaces the stored state as given (the seed's `set_state`), with a fresh TTL.
-   * @throws {InvalidStateDataError} `data` is not valid state data.
+   * Replaces the stored state (the seed's `set_state`) so that it takes effect fleet-wide: as given,
+   * with a version above the stored one and a decision now; always announced.
+   * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
    * @throws {StoreUnavailableError} Redis could not be used.
    */
   async setState(name: string, data: CircuitStateData): Promise<boolean> {
-    validateCircuitName(name);
-    assertStateData(data);
-    for (const lease of data.probes) {
-      if (!LEASE_ID.test(lease.id))
-        throw new InvalidStateDataError(`probe lease id ${JSON.stringify(lease.id)} is not storable`);
-    }
-    await this.#mutate(name, 'set', DEFAULT_POLICY, encodeState(data));
+    await this.replaceState(name, data);
     return true;
   }
 
   /**
-   * Writes `data` only if the stored version is still `expectedVersion` (`0`: the circuit is
-   * absent). The written version is above both, so every view accepts it. A status change is
-   * announced once with reason `merged`. Used by reconciliation to merge without losing updates.
-   * @returns `{ written: true, state }`, or `{ written: false, state }` with what Redis holds now
-   *   (`undefined` when absent) to merge with and try again.
+   * {@link setState} that resolves with what was written (its version and decision set by Redis).
+   * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
+   */
+  async replaceState(name: string, data: CircuitStateData): Promise<CircuitStateData> {
+    validateCircuitName(name);
+    assertStateData(data);
+    const result = await this.#run(name, 'set', DEFAULT_POLICY, encodeStored(data));
+    if (result.stored === undefined || isTombstone(result.stored)) {
+      throw new InvalidStateDataError(`Redis returned no state for "${name}" after "set"`);
+    }
+    return result.stored;
+  }
+
+  /**
+   * Writes `data` (a state, or a tombstone to delete) only if what Redis holds still has
+   * `expectedVersion` (`0`: nothing). The written version is above both, so every view accepts it;
+   * the change is announced (a status change with reason `merged`). Used by reconciliation to merge
+   * without losing updates. Times are written as given: a circuit's own open period and leases are
+   * kept, whatever the default policy says.
+   * @returns `{ written: true, state }` with what was written, or `{ written: false, state }` with
+   *   what Redis holds now (`undefined` when nothing) to merge with and try again.
    */
   async compareAndSet(
     name: string,
     expectedVersion: number,
-    data: CircuitStateData,
-  ): Promise<{ written: boolean; state: CircuitStateData | undefined }> {
-    assertStateData(data);
+    data: StoredCircuit,
+  ): Promise<{ written: boolean; state: StoredCircuit | undefined }> {
+    if (!isTombstone(data)) assertStateData(data);
     assertInteger('expectedVersion', expectedVersion, 0);
-    const result = await this.#mutate(name, 'cas', DEFAULT_POLICY, [
+    const result = await this.#run(name, 'cas', DEFAULT_POLICY, [
       String(expectedVersion),
-      ...encodeState(data),
+      ...encodeStored(data),
     ]);
-    if (result.status === 'conflict') return { written: false, state: result.state };
-    return { written: true, state: result.state };
+    return { written: result.status !== 'conflict', state: result.stored };
   }
 
+  /** Deletes the circuit, leaving a tombstone for `ttlMs`; resolves `true` when there was a state. */
   async deleteState(name: string): Promise<boolean> {
-    validateCircuitName(name);
-    this.#assertOpen();
-    let reply: unknown[];
-    try {
-      reply = await this.#eval(
-        TRANSITION,
-        this.#key(name),
-        [
-          'delete',
-          name,
-          this.channel,
-          String(this.ttlMs),
-          this.#useClientTime ? String(Math.floor(this.#localClock.now())) : '',
-          ...encodePolicy(DEFAULT_POLICY),
-        ],
-        false,
-      );
-    } catch (error) {
-      throw toStoreError(error, `delete circuit "${name}"`);
-    }
-    return String(reply[1]) === '1';
+    return (await this.removeState(name)) !== undefined;
+  }
+
+  /** {@link deleteState} that resolves with the tombstone written, or `undefined` when there was no state. */
+  async removeState(name: string): Promise<CircuitTombstone | undefined> {
+    const result = await this.#run(name, 'delete', DEFAULT_POLICY, []);
+    return result.flag === '1' && isTombstone(result.stored) ? result.stored : undefined;
   }
 
   /** Lists every circuit under the prefix with SCAN (on every master of a cluster), never KEYS. */
@@ -492,7 +526,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   async acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult> {
-    if (!LEASE_ID.test(request.leaseId)) {
+    if (typeof request?.leaseId !== 'string' || !LEASE_ID.test(request.leaseId)) {
       throw new TypeError(
         `leaseId must be 1 to 64 of A-Z a-z 0-9 . : _ -, got ${JSON.stringify(request.leaseId)}`,
       );
@@ -546,19 +580,25 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     return (await this.#mutate(name, 'record', policy, args)).state;
   }
 
+  /**
+   * Sets (or with `null` clears) the manual override; a `durationMs` is resolved on Redis time.
+   * @throws {TypeError | RangeError} the request is malformed, naming the field (nothing is written).
+   */
   async override(
     name: string,
     override: OverrideRequest | null,
     policy: CircuitPolicy,
   ): Promise<CircuitStateData> {
+    assertOverrideRequest(override);
     const args =
       override === null
-        ? ['', '', '0', '']
+        ? ['', '', '0', '', '']
         : [
             override.mode,
             override.reason ?? '',
             override.reason == null ? '0' : '1',
-            override.expiresAt == null ? '' : String(Math.floor(override.expiresAt)),
+            override.expiresAt == null ? '' : String(override.expiresAt),
+            override.durationMs == null ? '' : String(override.durationMs),
           ];
     return (await this.#mutate(name, 'override', policy, args)).state;
   }
@@ -640,25 +680,37 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       return;
     }
     if (parsed.deleted === true) {
-      this.#emit({ name, version: 0, state: null, transition: null });
+      const version = Number(parsed.version);
+      const decidedAt = Number(parsed.decidedAt);
+      this.#emit({
+        name,
+        version: Number.isSafeInteger(version) ? version : 0,
+        state: null,
+        transition: null,
+        ...(Number.isSafeInteger(decidedAt) ? { decidedAt } : {}),
+      });
       return;
     }
     const fields = parsed.fields;
-    const decoded = Array.isArray(fields) ? decodeState(toRecord(fields), NO_CLAMP_NOW, READ_LIMITS) : null;
-    if (decoded?.state === undefined || decoded === null) {
+    const decoded = Array.isArray(fields) ? decodeStored(toRecord(fields), null) : null;
+    const state = decoded?.stored;
+    if (state === undefined || isTombstone(state)) {
       this.#stats.foreignMessages += 1;
       return;
     }
     this.#emit({
       name,
-      version: decoded.state.version,
-      state: decoded.state,
-      transition: {
-        from: parsed.from as CircuitStatus,
-        to: parsed.to as CircuitStatus,
-        reason: parsed.reason as TransitionReason,
-        at: Number(parsed.at),
-      },
+      version: state.version,
+      state,
+      transition:
+        typeof parsed.from === 'string' && typeof parsed.to === 'string'
+          ? {
+              from: parsed.from as CircuitStatus,
+              to: parsed.to as CircuitStatus,
+              reason: parsed.reason as TransitionReason,
+              at: Number(parsed.at),
+            }
+          : null,
     });
   }
 
@@ -667,9 +719,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     for (const key of this.#listeners.names()) {
       if (this.#closed) return;
       try {
-        const state = await this.getState(key);
-        if (state === undefined) continue;
-        this.#emit({ name: key, version: state.version, state, transition: null });
+        const stored = await this.peek(key);
+        if (stored === undefined || isTombstone(stored)) {
+          this.#emit({ name: key, version: stored?.version ?? 0, state: null, transition: null });
+        } else {
+          this.#emit({ name: key, version: stored.version, state: stored, transition: null });
+        }
       } catch {
         // Still unreachable: the breakers' backstop refresh covers it.
         return;

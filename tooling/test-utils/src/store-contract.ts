@@ -6,6 +6,7 @@ import {
   createInitialState,
   InvalidCircuitNameError,
   InvalidStateDataError,
+  type OverrideRequest,
   reduceOutcomes,
   resolvePolicy,
 } from '@xnai/cb-core';
@@ -22,6 +23,8 @@ export interface StoreContractOptions {
    * @default 1000
    */
   readonly deliveryTimeoutMs?: number;
+  /** Creates a fresh, empty store whose states live `ttlMs`; the TTL cases run when given. */
+  readonly createWithTtl?: (ttlMs: number) => Promise<CircuitStateStore> | CircuitStateStore;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,7 +80,7 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       expect((await store.getAllStates()).has(name)).toBe(false);
     });
 
-    it('stores, lists and deletes state as given (the seed operations)', async () => {
+    it('stores, lists and deletes state (the seed operations), setState taking effect above the stored version', async () => {
       const data: CircuitStateData = {
         ...createInitialState(1_700_000_000_000),
         failureCount: 2,
@@ -86,12 +89,104 @@ export function describeStoreContract(label: string, options: StoreContractOptio
         lastSuccessTime: 1_700_000_000_200,
         version: 7,
       };
+      const before = await store.record(name, [FAIL], resolvePolicy());
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change), { name });
+      const startedAt = Date.now();
       expect(await store.setState(name, data)).toBe(true);
-      expect(await store.getState(name)).toEqual(data);
-      expect((await store.getAllStates()).get(name)).toEqual(data);
+      const stored = await store.getState(name);
+      // As given, except what makes it take effect: a version above the stored one (views take it)
+      // and a decision (a stale instance cannot undo it).
+      expect(stored).toEqual({ ...data, version: stored?.version, decidedAt: stored?.decidedAt });
+      expect(stored?.version).toBeGreaterThan(before.version);
+      expect(stored?.decidedAt).toBeGreaterThanOrEqual(startedAt - 1_000);
+      expect((await store.getAllStates()).get(name)).toEqual(stored);
+      // Pushed even though the status stayed closed: every instance takes a setState.
+      await eventually(
+        () => expect(changes.map((c) => c.version)).toContain(stored?.version),
+        deliveryTimeoutMs,
+      );
       expect(await store.deleteState(name)).toBe(true);
+      await eventually(() => expect(changes.at(-1)?.state).toBeNull(), deliveryTimeoutMs);
+      // A deletion's version is above the state's, so views take it and ignore older pushes.
+      const deletion = changes.at(-1)?.version ?? 0;
+      expect(deletion).toBeGreaterThan(stored?.version ?? 0);
       expect(await store.getState(name)).toBeUndefined();
+      expect((await store.getAllStates()).has(name)).toBe(false);
       expect(await store.deleteState(name)).toBe(false);
+      // A circuit written again after its deletion continues above the deletion's version.
+      const again = await store.record(name, [FAIL], resolvePolicy());
+      expect(again.version).toBeGreaterThan(deletion);
+      subscription.dispose();
+    });
+
+    it('never writes on a read: admitting on a circuit never written leaves nothing stored', async () => {
+      const policy = resolvePolicy();
+      await store.acquire(name, policy, { leaseId: 'probe-1' });
+      expect(await store.getState(name)).toBeUndefined();
+      expect(await store.getState(name)).toBeUndefined();
+      expect((await store.getAllStates()).has(name)).toBe(false);
+    });
+
+    it('pushes a consecutive-failure count leaving and returning to zero, and no other count change', async () => {
+      const policy = resolvePolicy({ failureThreshold: 10 });
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change), { name });
+      await store.record(name, [FAIL], policy);
+      await eventually(() => expect(changes).toHaveLength(1), deliveryTimeoutMs);
+      expect(changes[0]).toMatchObject({ transition: null, state: { failureCount: 1 } });
+      await store.record(name, [FAIL], policy);
+      await store.record(name, [OK], policy);
+      await eventually(() => expect(changes).toHaveLength(2), deliveryTimeoutMs);
+      expect(changes[1]).toMatchObject({ transition: null, state: { failureCount: 0 } });
+      await store.record(name, [OK], policy);
+      await sleep(Math.min(deliveryTimeoutMs, 100));
+      expect(changes).toHaveLength(2);
+      subscription.dispose();
+    });
+
+    it('resolves an override duration on its own clock', async () => {
+      const policy = resolvePolicy();
+      const data = await store.override(
+        name,
+        { mode: 'forced_open', durationMs: 60_000, reason: 'deploy' },
+        policy,
+      );
+      expect(data.override).toMatchObject({ mode: 'forced_open', reason: 'deploy' });
+      expect((data.override?.expiresAt ?? 0) - (data.override?.setAt ?? 0)).toBe(60_000);
+    });
+
+    it('rejects malformed state data and override requests before writing, naming the field', async () => {
+      const policy = resolvePolicy();
+      const before = await store.record(name, [FAIL], policy);
+      const base = createInitialState(1_700_000_000_000);
+      const badStates: Array<[unknown, RegExp]> = [
+        [{ ...base, lastStateChange: 1_700_000_000_000.5 }, /lastStateChange/],
+        [{ ...base, openUntil: 1e16 }, /openUntil/],
+        [
+          { ...base, override: { mode: 'forced_open', reason: null, expiresAt: Number.NaN, setAt: 1 } },
+          /override.expiresAt/,
+        ],
+        [{ ...base, override: { mode: 'ajar', reason: null, expiresAt: null, setAt: 1 } }, /override mode/],
+        [{ ...base, probes: [{ id: 'a;b', round: 1, expiresAt: 5 }] }, /probes/],
+      ];
+      for (const [data, field] of badStates) {
+        const attempt = store.setState(name, data as CircuitStateData);
+        await expect(attempt).rejects.toBeInstanceOf(InvalidStateDataError);
+        await expect(store.setState(name, data as CircuitStateData)).rejects.toThrow(field);
+      }
+      const badOverrides: Array<[unknown, ErrorConstructor, RegExp]> = [
+        [{ mode: 'ajar' }, TypeError, /override.mode/],
+        [{ mode: 'forced_open', durationMs: Number.NaN }, RangeError, /override.durationMs/],
+        [{ mode: 'forced_open', expiresAt: 1.5 }, RangeError, /override.expiresAt/],
+        [{ mode: 'forced_open', reason: 7 }, TypeError, /override.reason/],
+      ];
+      for (const [request, type, field] of badOverrides) {
+        const attempt = store.override(name, request as OverrideRequest, policy);
+        await expect(attempt).rejects.toBeInstanceOf(type);
+        await expect(store.override(name, request as OverrideRequest, policy)).rejects.toThrow(field);
+      }
+      expect(await store.getState(name)).toEqual(before);
     });
 
     it('rejects invalid state data with a typed error and keeps what it had', async () => {
@@ -107,7 +202,7 @@ export function describeStoreContract(label: string, options: StoreContractOptio
 
     it('rejects invalid circuit names with InvalidCircuitNameError on every operation', async () => {
       const policy = resolvePolicy();
-      for (const bad of ['', 'a\u0000b', 'line\nbreak', 'x'.repeat(257)]) {
+      for (const bad of ['', 'a\u0000b', 'line\nbreak', 'x'.repeat(257), 'lone\ud800', 'lone\udfff']) {
         await expect(store.getState(bad)).rejects.toBeInstanceOf(InvalidCircuitNameError);
         await expect(store.setState(bad, createInitialState(0))).rejects.toBeInstanceOf(
           InvalidCircuitNameError,
@@ -449,5 +544,41 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       await store.close();
       await store.close();
     });
+
+    const createWithTtl = options.createWithTtl;
+    if (createWithTtl !== undefined) {
+      it('forgets a closed circuit ttlMs after its last write, however often it is read', async () => {
+        const short = await createWithTtl(300);
+        try {
+          await short.record(name, [FAIL], resolvePolicy());
+          const deadline = Date.now() + 5_000;
+          let gone = false;
+          while (!gone && Date.now() < deadline) {
+            // Reads never extend a circuit's life.
+            gone = (await short.getState(name)) === undefined;
+            await sleep(25);
+          }
+          expect(gone).toBe(true);
+        } finally {
+          await short.close();
+        }
+      });
+
+      it('never forgets a circuit while an override or an open period is in force', async () => {
+        const short = await createWithTtl(150);
+        try {
+          const policy = resolvePolicy({ failureThreshold: 1, openTimeoutMs: 5_000 });
+          await short.override(`${name}-forced`, { mode: 'forced_open' }, policy);
+          await short.override(`${name}-until`, { mode: 'forced_closed', durationMs: 5_000 }, policy);
+          await short.record(`${name}-open`, [FAIL], policy);
+          await sleep(600);
+          expect((await short.getState(`${name}-forced`))?.override?.mode).toBe('forced_open');
+          expect((await short.getState(`${name}-until`))?.override?.mode).toBe('forced_closed');
+          expect((await short.getState(`${name}-open`))?.state).toBe('open');
+        } finally {
+          await short.close();
+        }
+      });
+    }
   });
 }

@@ -12,12 +12,12 @@
 -- ARGV[3]  events channel
 -- ARGV[4]  TTL in ms
 -- ARGV[5]  client time in ms, or '' to use Redis TIME (the default: one clock for the fleet)
--- ARGV[6..20]  the policy (see POLICY below)
+-- ARGV[6..20]  the policy (see P below)
 -- ARGV[21..]   the operation's arguments
 --
 -- Returns { status, admission, a1, a2, problem, now, field, value, field, value, ... } where the
--- fields are the resulting state (written or not), `problem` describes corrupt data found ('' if
--- none) and `now` is the time the script ran at.
+-- fields are what the key holds afterwards (a state, a deletion's tombstone, or nothing), `problem`
+-- describes corrupt data found ('' if none) and `now` is the time the script ran at.
 
 local key = KEYS[1]
 local op = ARGV[1]
@@ -63,7 +63,11 @@ local function fmt(n)
   return string.format('%d', n)
 end
 
--- ---- decoding (mirrors decodeState() in codec.ts) ------------------------------------------------
+local function next_version(previous)
+  return math.max(previous + 1, math.floor(now) * VERSIONS_PER_MS)
+end
+
+-- ---- decoding (mirrors decodeStored() in codec.ts and boundStoredTimes() in transition.ts) --------
 
 local function int(v)
   if type(v) ~= 'string' or #v == 0 or #v > 16 or not string.find(v, '^%d+$') then return nil end
@@ -76,39 +80,52 @@ local function empty_window()
   return { kind = 'none' }
 end
 
-local function initial()
+-- A fresh closed circuit; after a deletion it continues the tombstone's version and decision.
+local function initial(tombstone)
+  local version, decidedAt = 0, 0
+  if tombstone ~= nil then version, decidedAt = tombstone.version, tombstone.decidedAt end
   return {
     state = 'closed', failureCount = 0, successCount = 0, lastFailureTime = 0, lastSuccessTime = 0,
-    lastStateChange = now, version = 0, consecutiveOpens = 0, openUntil = 0, halfOpenRound = 0,
-    override = false, probes = {}, window = { kind = 'none' },
+    lastStateChange = now, version = version, consecutiveOpens = 0, openUntil = 0, halfOpenRound = 0,
+    override = false, probes = {}, window = { kind = 'none' }, decidedAt = decidedAt,
   }
 end
 
 local STATES = { closed = true, open = true, half_open = true }
 local MODES = { forced_open = true, forced_closed = true }
 
--- Returns state, problem. A problem means the stored data is unusable: the caller treats the
--- circuit as absent and the next write replaces it. Future timestamps are clamped, not rejected.
-local function decode(h)
+-- Returns entry, problem. An entry is a state or a tombstone ({ deleted = true, version, decidedAt }).
+-- A problem means the stored data is unusable: the caller treats the circuit as absent and the next
+-- write replaces it. With `bounded`, times are bounded at `now` by the policy as every transition
+-- does ('clamped:<field>' is reported, the data kept).
+local function decode(h, bounded)
   if h.schemaVersion ~= '1' then return nil, 'schemaVersion is not 1' end
+  local decidedAt = 0
+  if h.decidedAt ~= nil then
+    decidedAt = int(h.decidedAt)
+    if decidedAt == nil then return nil, 'decidedAt is not a non-negative integer' end
+  end
+  local clamped = nil
+  if bounded and decidedAt > now then decidedAt = now; clamped = 'decidedAt' end
+  if h.deleted ~= nil then
+    local version = int(h.version)
+    if h.deleted ~= '1' or version == nil then return nil, 'tombstone is malformed' end
+    local t = { deleted = true, version = version, decidedAt = decidedAt }
+    if clamped ~= nil then return t, 'clamped:' .. clamped end
+    return t, nil
+  end
   if not STATES[h.state or ''] then return nil, 'unknown state' end
-  local s = { state = h.state, override = false, probes = {} }
+  local s = { state = h.state, override = false, probes = {}, decidedAt = decidedAt }
   for _, f in ipairs({ 'failureCount', 'successCount', 'version', 'consecutiveOpens', 'halfOpenRound',
       'lastFailureTime', 'lastSuccessTime', 'lastStateChange', 'openUntil' }) do
     local v = int(h[f])
     if v == nil then return nil, f .. ' is not a non-negative integer' end
     s[f] = v
   end
-  local clamped = nil
-  for _, f in ipairs({ 'lastFailureTime', 'lastSuccessTime', 'lastStateChange' }) do
-    if s[f] > now then s[f] = now; clamped = f end
-  end
-  if s.openUntil > now + P.maxOpenTimeoutMs then s.openUntil = now + P.maxOpenTimeoutMs; clamped = 'openUntil' end
   if h.overrideMode ~= nil then
     if not MODES[h.overrideMode] then return nil, 'unknown override mode' end
     local setAt = int(h.overrideSetAt)
     if setAt == nil then return nil, 'overrideSetAt is not a time' end
-    if setAt > now then setAt = now; clamped = 'overrideSetAt' end
     local expiresAt = nil
     if h.overrideExpiresAt ~= nil then
       expiresAt = int(h.overrideExpiresAt)
@@ -120,10 +137,8 @@ local function decode(h)
   if probes ~= '' then
     for item in string.gmatch(probes, '[^;]+') do
       local id, round, expiresAt = string.match(item, '^([%w%.:_%-]+),(%d+),(%d+)$')
-      if id == nil or int(round) == nil or int(expiresAt) == nil then return nil, 'probes are malformed' end
-      local e = tonumber(expiresAt)
-      if e > now + P.probeLeaseMs then e = now + P.probeLeaseMs; clamped = 'probes' end
-      table.insert(s.probes, { id = id, round = tonumber(round), expiresAt = e })
+      if id == nil or #id > 64 or int(round) == nil or int(expiresAt) == nil then return nil, 'probes are malformed' end
+      table.insert(s.probes, { id = id, round = tonumber(round), expiresAt = tonumber(expiresAt) })
     end
   end
   local kind = h.windowKind
@@ -148,6 +163,21 @@ local function decode(h)
   else
     return nil, 'unknown window kind'
   end
+  if bounded then
+    -- boundStoredTimes(): nothing after now, no open period beyond maxOpenTimeoutMs after the
+    -- transition that opened it, no lease beyond probeLeaseMs.
+    for _, f in ipairs({ 'lastFailureTime', 'lastSuccessTime', 'lastStateChange' }) do
+      if s[f] > now then s[f] = now; clamped = f end
+    end
+    if s.override and s.override.setAt > now then s.override.setAt = now; clamped = 'overrideSetAt' end
+    if s.state == 'open' then
+      local bound = math.min(s.lastStateChange, now) + P.maxOpenTimeoutMs
+      if s.openUntil > bound then s.openUntil = bound; clamped = 'openUntil' end
+    end
+    for _, lease in ipairs(s.probes) do
+      if lease.expiresAt > now + P.probeLeaseMs then lease.expiresAt = now + P.probeLeaseMs; clamped = 'probes' end
+    end
+  end
   if clamped ~= nil then return s, 'clamped:' .. clamped end
   return s, nil
 end
@@ -160,19 +190,28 @@ local function load()
   local raw = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-  return decode(h)
+  return decode(h, op ~= 'set' and op ~= 'delete' and op ~= 'cas')
 end
 
--- ---- encoding (mirrors encodeState() in codec.ts) ------------------------------------------------
+local function fields_of(args, from)
+  local h = {}
+  for i = from, #args, 2 do h[args[i]] = args[i + 1] end
+  return h
+end
+
+-- ---- encoding (mirrors encodeStored() in codec.ts) -------------------------------------------------
 
 local function encode(s)
+  if s.deleted then
+    return { 'schemaVersion', '1', 'deleted', '1', 'version', fmt(s.version), 'decidedAt', fmt(s.decidedAt) }
+  end
   local f = {
     'schemaVersion', '1', 'state', s.state,
     'failureCount', fmt(s.failureCount), 'successCount', fmt(s.successCount),
     'lastFailureTime', fmt(s.lastFailureTime), 'lastSuccessTime', fmt(s.lastSuccessTime),
     'lastStateChange', fmt(s.lastStateChange), 'version', fmt(s.version),
     'consecutiveOpens', fmt(s.consecutiveOpens), 'openUntil', fmt(s.openUntil),
-    'halfOpenRound', fmt(s.halfOpenRound),
+    'halfOpenRound', fmt(s.halfOpenRound), 'decidedAt', fmt(s.decidedAt),
   }
   local probes = {}
   for _, p in ipairs(s.probes) do table.insert(probes, p.id .. ',' .. fmt(p.round) .. ',' .. fmt(p.expiresAt)) end
@@ -197,22 +236,56 @@ local function encode(s)
 end
 
 local function status_of(s)
+  if s == nil or s.deleted then return 'closed' end
   if s.override then return s.override.mode end
   return s.state
+end
+
+-- storedCircuitExpiry(): ttl after the last thing in force ends; never while an override without
+-- expiry is in force.
+local function expire(s)
+  if s.deleted then redis.call('PEXPIRE', key, ttl); return end
+  local last = now
+  if s.state == 'open' and s.openUntil > last then last = s.openUntil end
+  if s.override then
+    if s.override.expiresAt == nil then redis.call('PERSIST', key); return end
+    if s.override.expiresAt > last then last = s.override.expiresAt end
+  end
+  redis.call('PEXPIRE', key, last + ttl - now)
 end
 
 local function persist(s)
   local fields = encode(s)
   redis.call('DEL', key)
   redis.call('HSET', key, unpack(fields))
-  redis.call('PEXPIRE', key, ttl)
+  expire(s)
   return fields
 end
 
+-- A status change is announced with from/to/reason; a change others must hear of without one (a
+-- set, a merge, a failure count leaving or returning to zero) with its fields only.
 local function announce(fields, from, to, reason)
+  if from == to then
+    redis.call('PUBLISH', channel, cjson.encode({ name = name, fields = fields }))
+  else
+    redis.call('PUBLISH', channel, cjson.encode({
+      name = name, from = from, to = to, reason = reason, at = fmt(now), fields = fields,
+    }))
+  end
+end
+
+local function announce_deletion(tombstone)
   redis.call('PUBLISH', channel, cjson.encode({
-    name = name, from = from, to = to, reason = reason, at = fmt(now), fields = fields,
+    name = name, deleted = true, version = fmt(tombstone.version), decidedAt = fmt(tombstone.decidedAt),
   }))
+end
+
+local function reply(status, problem, entry, adm, a1, a2)
+  local result = { status, adm or '', a1 or '', a2 or '', problem or '', fmt(now) }
+  if entry ~= nil then
+    for _, v in ipairs(encode(entry)) do table.insert(result, v) end
+  end
+  return result
 end
 
 -- ---- the transition (mirrors transition() in @xnai/cb-core) --------------------------------------
@@ -284,9 +357,50 @@ local function apply_batch(n, calls, failures, slows, trailingF, trailingS, rece
   return nil
 end
 
-local base, problem = load()
-local absent = base == nil
-if absent then base = initial() end
+local stored, problem = load()
+
+if op == 'delete' then
+  if stored == nil or stored.deleted then return reply('ok', problem, stored, '0') end
+  local tombstone = { deleted = true, version = next_version(stored.version), decidedAt = now }
+  persist(tombstone)
+  announce_deletion(tombstone)
+  return reply('ok', problem, tombstone, '1')
+end
+
+if op == 'cas' then
+  -- A version-fenced write: applied only when what the key holds still has the version the caller
+  -- read (0 for nothing), so a merge computed from a stale read never overwrites a newer state. The
+  -- data is written as given (a state or a tombstone), its version above both.
+  local expected = tonumber(ARGV[21])
+  local current = 0
+  if stored ~= nil then current = stored.version end
+  if current ~= expected then return reply('conflict', problem, stored) end
+  local merged, mergedProblem = decode(fields_of(ARGV, 22), false)
+  if merged == nil then return redis.error_reply('ERR cas data is invalid: ' .. mergedProblem) end
+  merged.version = math.max(math.max(current, merged.version) + 1, math.floor(now) * VERSIONS_PER_MS)
+  local fields = persist(merged)
+  if merged.deleted then
+    announce_deletion(merged)
+  else
+    announce(fields, status_of(stored), status_of(merged), 'merged')
+  end
+  return reply('ok', problem, merged)
+end
+
+local base
+if stored == nil or stored.deleted then base = initial(stored) else base = stored end
+
+if op == 'set' then
+  -- The seed's replace, so that it takes effect fleet-wide: the data as given, a version above the
+  -- stored one, and a decision now. Always announced.
+  local data, dataProblem = decode(fields_of(ARGV, 21), false)
+  if data == nil or data.deleted then return redis.error_reply('ERR set data is invalid: ' .. (dataProblem or 'a tombstone')) end
+  data.version = next_version(math.max(base.version, data.version))
+  data.decidedAt = now
+  local fields = persist(data)
+  announce(fields, status_of(base), status_of(data), 'set')
+  return reply('ok', problem, data, '1')
+end
 
 -- Shallow copy; probes and window are replaced, never mutated in place.
 local n = {}
@@ -318,60 +432,6 @@ local function close(why)
   probes = {}
   dirty = true
   reason = why
-end
-
-if op == 'set' or op == 'delete' then
-  -- Not transitions: the seed's replace and delete, announced like any change.
-  local from = 'closed'
-  if not absent then from = status_of(base) end
-  if op == 'delete' then
-    local existed = redis.call('DEL', key)
-    if existed == 1 then
-      redis.call('PUBLISH', channel, cjson.encode({ name = name, deleted = true }))
-    end
-    return { 'ok', tostring(existed), '', '', problem or '', fmt(now) }
-  end
-  local fields = {}
-  for i = 21, #ARGV do table.insert(fields, ARGV[i]) end
-  redis.call('DEL', key)
-  redis.call('HSET', key, unpack(fields))
-  redis.call('PEXPIRE', key, ttl)
-  local h = {}
-  for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
-  local to = h.overrideMode or h.state
-  if from ~= to then announce(fields, from, to, 'set') end
-  local result = { 'ok', '1', '', '', problem or '', fmt(now) }
-  for _, v in ipairs(fields) do table.insert(result, v) end
-  return result
-end
-
-if op == 'cas' then
-  -- A version-fenced write: applied only when the stored version is still the one the caller read
-  -- (0 for absent), so a merge computed from a stale read can never overwrite a newer state.
-  local expected = tonumber(ARGV[21])
-  local current = 0
-  if not absent then current = base.version end
-  if current ~= expected then
-    local result = { 'conflict', '', '', '', problem or '', fmt(now) }
-    if not absent then
-      for _, v in ipairs(encode(base)) do table.insert(result, v) end
-    end
-    return result
-  end
-  local h = {}
-  local fields = {}
-  for i = 22, #ARGV, 2 do h[ARGV[i]] = ARGV[i + 1] end
-  local merged, mergedProblem = decode(h)
-  if merged == nil then return redis.error_reply('ERR cas data is invalid: ' .. mergedProblem) end
-  merged.version = math.max(math.max(current, merged.version) + 1, math.floor(now) * VERSIONS_PER_MS)
-  fields = persist(merged)
-  local from = 'closed'
-  if not absent then from = status_of(base) end
-  local to = status_of(merged)
-  if from ~= to then announce(fields, from, to, 'merged') end
-  local result = { 'ok', '', '', '', problem or '', fmt(now) }
-  for _, v in ipairs(fields) do table.insert(result, v) end
-  return result
 end
 
 if n.override and n.override.expiresAt ~= nil and now >= n.override.expiresAt then
@@ -489,17 +549,24 @@ elseif op == 'record' then
     end
   end
 elseif op == 'override' then
+  -- ARGV[21] mode ('' clears), ARGV[22] reason, ARGV[23] '1' when there is a reason, ARGV[24] expiresAt
+  -- ('' for none), ARGV[25] durationMs ('' for none; resolved here, on Redis time).
   local mode = ARGV[21]
   if mode == '' then
     if n.override then
       n.override = false
+      n.decidedAt = now
       dirty = true
       reason = 'override_cleared'
     end
   else
     local overrideReason = nil
     if ARGV[23] == '1' then overrideReason = ARGV[22] end
-    n.override = { mode = mode, reason = overrideReason, expiresAt = opt(ARGV[24]), setAt = now }
+    local expiresAt = opt(ARGV[24])
+    local durationMs = opt(ARGV[25])
+    if durationMs ~= nil then expiresAt = now + durationMs end
+    n.override = { mode = mode, reason = overrideReason, expiresAt = expiresAt, setAt = now }
+    n.decidedAt = now
     probes = {}
     dirty = true
     reason = mode
@@ -513,6 +580,7 @@ elseif op == 'reset' then
   n.lastStateChange = now
   n.override = false
   n.window = empty_window()
+  n.decidedAt = now
   probes = {}
   dirty = true
   reason = 'reset'
@@ -520,18 +588,18 @@ else
   return redis.error_reply('ERR unknown operation ' .. op)
 end
 
-local result = { 'ok', adm, a1, a2, problem or '', fmt(now) }
-local fields
-if dirty then
-  -- The hash is rewritten whole, which also repairs corrupt or foreign data found under the key.
-  n.probes = probes
-  n.version = math.max(base.version + 1, math.floor(now) * VERSIONS_PER_MS)
-  fields = persist(n)
-  local from = status_of(base)
-  local to = status_of(n)
-  if from ~= to then announce(fields, from, to, reason or 'set') end
-else
-  fields = encode(base)
+if not dirty then return reply('ok', problem, base, adm, a1, a2) end
+-- The hash is rewritten whole, which also repairs corrupt or foreign data found under the key.
+n.probes = probes
+n.version = next_version(base.version)
+local from = status_of(base)
+local to = status_of(n)
+-- A status change made here, in the store of record, is a decision the fleet keeps.
+if from ~= to then n.decidedAt = now end
+local fields = persist(n)
+if from ~= to then
+  announce(fields, from, to, reason or 'set')
+elseif (base.failureCount == 0) ~= (n.failureCount == 0) then
+  announce(fields, from, to, nil)
 end
-for _, v in ipairs(fields) do table.insert(result, v) end
-return result
+return reply('ok', problem, n, adm, a1, a2)
