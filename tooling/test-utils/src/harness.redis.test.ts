@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from './fault-proxy.js';
 import { hasContainerRuntime, type RedisServer, startRedis } from './redis-server.js';
+import { createTlsMaterial } from './tls-material.js';
 import { waitFor } from './wait-for.js';
 
 /** Minimal RESP client over a raw socket, so the harness is tested without the code it tests. */
@@ -89,6 +92,54 @@ describe('startRedis (process backend)', () => {
     expect(await client.send('GET x')).toMatch(/^-NOAUTH/);
     expect(await client.send('AUTH s3cret')).toBe('+OK');
     client.socket.destroy();
+  });
+});
+
+describe('startRedis({ tls: true })', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis({ tls: true });
+  });
+  afterAll(() => redis.stop());
+
+  /** Opens a TLS socket and resolves with the first reply line to PING, or the error code. */
+  function tlsPing(ca: string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = tlsConnect({ host: redis.host, port: redis.port, ca, servername: 'localhost' });
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        socket.destroy();
+        resolve(`error:${error.code}`);
+      });
+      socket.once('secureConnect', () => socket.write('PING\r\n'));
+      socket.once('data', (chunk) => {
+        socket.destroy();
+        resolve(chunk.toString().trim());
+      });
+    });
+  }
+
+  it('serves TLS only, on a rediss:// URL, to clients that trust its CA', async () => {
+    expect(redis.url).toBe(`rediss://127.0.0.1:${redis.port}`);
+    expect(redis.tls?.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(await tlsPing(redis.tls?.ca ?? '')).toBe('+PONG');
+    using other = createTlsMaterial();
+    expect(await tlsPing(other.ca)).toBe('error:SELF_SIGNED_CERT_IN_CHAIN');
+    // No plain-text port: a plain PING gets no +PONG.
+    const plain = rawClient(redis.port);
+    const reply = await Promise.race([
+      plain.send('PING'),
+      waitFor(() => plain.events.includes('close'), { timeoutMs: 2000 }).then(() => 'closed'),
+    ]);
+    expect(reply).not.toBe('+PONG');
+    plain.socket.destroy();
+  });
+
+  it('removes its certificates on stop', async () => {
+    const server = await startRedis({ tls: true });
+    const directory = server.tls?.directory ?? '';
+    expect(existsSync(directory)).toBe(true);
+    await server.stop();
+    expect(existsSync(directory)).toBe(false);
   });
 });
 

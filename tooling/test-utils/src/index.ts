@@ -9,4 +9,5 @@ export {
   startRedis,
 } from './redis-server.js';
 export { describeStoreContract, type StoreContractOptions } from './store-contract.js';
+export { createTlsMaterial, type TlsMaterial } from './tls-material.js';
 export { delay, type WaitForOptions, waitFor } from './wait-for.js';

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { getFreePort } from './free-port.js';
+import { createTlsMaterial, type TlsMaterial } from './tls-material.js';
 
 /** Where the Redis of a {@link RedisServer} comes from. */
 export type RedisBackend = 'external' | 'container' | 'process';
@@ -21,17 +23,27 @@ export interface StartRedisOptions {
   args?: readonly string[];
   /** Forces one backend instead of the REDIS_URL → Testcontainers → PATH order. */
   backend?: RedisBackend;
+  /**
+   * Serves TLS only: a fresh CA and server certificate are generated with `openssl` (see
+   * {@link createTlsMaterial}) and `redis-server` runs with `--port 0 --tls-port <port>` and
+   * `--tls-auth-clients no` (no client certificate needed). The URL is `rediss://`; trust the server
+   * with `server.tls.ca`. Needs `redis-server` from PATH built with TLS (the process backend).
+   * @default false
+   */
+  tls?: boolean;
 }
 
 /** A running Redis plus the controls tests use to break it. */
 export interface RedisServer extends AsyncDisposable {
   readonly backend: RedisBackend;
-  /** `redis://host:port` (with the password when one was set). */
+  /** `redis://host:port` (with the password when one was set); `rediss://` when started with `tls`. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
   /** Process id of `redis-server` (process backend only). */
   readonly pid: number | undefined;
+  /** The CA and server certificate when started with `tls` (removed by `stop()`), else undefined. */
+  readonly tls: TlsMaterial | undefined;
   /** SIGKILL: the server dies without closing its sockets cleanly. Resolves once it is gone. */
   kill(): Promise<void>;
   /** SIGSTOP (container: freeze): sockets stay open, nothing answers. */
@@ -68,18 +80,23 @@ function installExitHook(): void {
   });
 }
 
-/** Sends PING over a raw socket; true once Redis answers (`+PONG`, or `-NOAUTH` with requirepass). */
-function pingOnce(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+/**
+ * Sends PING over a raw socket (TLS with `ca` when given); true once Redis answers (`+PONG`, or
+ * `-NOAUTH` with requirepass).
+ */
+function pingOnce(host: string, port: number, ca?: string, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const socket: Socket =
+      ca === undefined ? connect({ host, port }) : tlsConnect({ host, port, ca, servername: 'localhost' });
     let reply = '';
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    // `on`, not `once`: a TLS socket can emit a second error while it is torn down.
+    socket.on('error', () => done(false));
+    socket.once(ca === undefined ? 'connect' : 'secureConnect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
@@ -91,20 +108,21 @@ async function waitUntilAnswering(
   host: string,
   port: number,
   isDead: () => string | undefined,
+  ca?: string,
 ): Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   while (performance.now() < deadline) {
     const dead = isDead();
     if (dead !== undefined) throw new Error(dead);
-    if (await pingOnce(host, port)) return;
+    if (await pingOnce(host, port, ca)) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`startRedis: Redis on ${host}:${port} did not answer PING within ${READY_TIMEOUT_MS} ms`);
 }
 
-function formatUrl(host: string, port: number, password: string | undefined): string {
+function formatUrl(host: string, port: number, password: string | undefined, tls = false): string {
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
-  return `redis://${auth}${host}:${port}`;
+  return `${tls ? 'rediss' : 'redis'}://${auth}${host}:${port}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,9 +146,11 @@ class ProcessRedis implements RedisServer {
   #output = '';
   #stopped = false;
   readonly #options: StartRedisOptions;
+  readonly tls: TlsMaterial | undefined;
 
   constructor(options: StartRedisOptions) {
     this.#options = options;
+    this.tls = options.tls === true ? createTlsMaterial() : undefined;
   }
 
   get port(): number {
@@ -138,7 +158,7 @@ class ProcessRedis implements RedisServer {
   }
 
   get url(): string {
-    return formatUrl(this.host, this.#port, this.#options.password);
+    return formatUrl(this.host, this.#port, this.#options.password, this.tls !== undefined);
   }
 
   get pid(): number | undefined {
@@ -156,13 +176,31 @@ class ProcessRedis implements RedisServer {
         lastError = error;
       }
     }
+    this.tls?.remove();
     throw lastError;
   }
 
   async #spawn(): Promise<void> {
+    const tls = this.tls;
+    const listen =
+      tls === undefined
+        ? ['--port', String(this.#port)]
+        : [
+            '--port',
+            '0',
+            '--tls-port',
+            String(this.#port),
+            '--tls-cert-file',
+            tls.certPath,
+            '--tls-key-file',
+            tls.keyPath,
+            '--tls-ca-cert-file',
+            tls.caPath,
+            '--tls-auth-clients',
+            'no',
+          ];
     const args = [
-      '--port',
-      String(this.#port),
+      ...listen,
       '--bind',
       this.host,
       '--save',
@@ -204,7 +242,7 @@ class ProcessRedis implements RedisServer {
       livePids.add(child.pid);
       installExitHook();
     }
-    await waitUntilAnswering(this.host, this.#port, () => exitReason);
+    await waitUntilAnswering(this.host, this.#port, () => exitReason, this.tls?.ca);
   }
 
   #signal(signal: NodeJS.Signals): void {
@@ -251,10 +289,12 @@ class ProcessRedis implements RedisServer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (!this.#isRunning()) return;
-    const pid = this.#child?.pid;
-    if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    await this.#exited;
+    if (this.#isRunning()) {
+      const pid = this.#child?.pid;
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      await this.#exited;
+    }
+    this.tls?.remove();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -337,6 +377,7 @@ async function startContainerRedis(options: StartRedisOptions): Promise<RedisSer
     host,
     port,
     pid: undefined,
+    tls: undefined,
     async kill() {
       await container.kill({ signal: 'SIGKILL' });
     },
@@ -388,6 +429,7 @@ function externalRedis(url: string): RedisServer {
     host: parsed.hostname,
     port: parsed.port === '' ? 6379 : Number(parsed.port),
     pid: undefined,
+    tls: undefined,
     kill: unavailable('kill'),
     pause: unavailable('pause'),
     resume: unavailable('resume'),
@@ -415,8 +457,14 @@ function externalRedis(url: string): RedisServer {
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const ownsServer =
-    options.controllable === true || options.password !== undefined || options.args !== undefined;
-  const backend = options.backend;
+    options.controllable === true ||
+    options.password !== undefined ||
+    options.args !== undefined ||
+    options.tls === true;
+  const backend = options.tls === true ? (options.backend ?? 'process') : options.backend;
+  if (options.tls === true && backend !== 'process') {
+    throw new Error(`startRedis: tls needs the process backend (redis-server from PATH), got "${backend}"`);
+  }
   const envUrl = process.env.REDIS_URL;
   if (backend === 'external' || (backend === undefined && !ownsServer && envUrl)) {
     if (!envUrl) throw new Error(`startRedis: backend "external" needs REDIS_URL. ${HOW_TO_GET_REDIS}`);
