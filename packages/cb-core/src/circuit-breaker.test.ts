@@ -678,6 +678,8 @@ describe('CircuitBreaker', () => {
       [{ store: {} }, TypeError, 'store must implement CircuitStateStore specification v1, got undefined'],
       [{ store: null }, TypeError, 'store must be an object, got null'],
       [{ signal: 'stop' }, TypeError, 'signal must be an AbortSignal, got "stop"'],
+      [{ random: () => Number.NaN }, RangeError, 'random must return a number in [0, 1), got NaN'],
+      [{ random: () => 1 }, RangeError, 'random must return a number in [0, 1), got 1'],
     ])('rejects %j', (override, errorClass, message) => {
       const options = { name: 'x', store, ...override } as unknown as CircuitBreakerOptions;
       expect(() => new CircuitBreaker(options)).toThrow(errorClass);
@@ -692,6 +694,206 @@ describe('CircuitBreaker', () => {
 
     it('derives the probe lease from the call timeout', () => {
       expect(make({ callTimeoutMs: 45_000 }).policy.probeLeaseMs).toBe(45_000);
+    });
+  });
+
+  describe('aborts settle a call at once, wherever it waits', () => {
+    it('while the first load waits for a slow store', async () => {
+      store.latencyMs = 10_000;
+      const breaker = make();
+      const controller = new AbortController();
+      let ran = false;
+      const call = breaker.execute(
+        () => {
+          ran = true;
+          return 'late';
+        },
+        { signal: controller.signal },
+      );
+      await vi.advanceTimersByTimeAsync(10);
+      controller.abort(new Error('client left'));
+      await expect(call).rejects.toThrow('client left');
+      expect(ran).toBe(false);
+    });
+
+    it('while a half-open admission waits for the store, giving back the lease it was granted', async () => {
+      const shutdown = new AbortController();
+      const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, signal: shutdown.signal });
+      await failTimes(breaker, 1);
+      await settle();
+      vi.advanceTimersByTime(1_000);
+      store.latencyMs = 500;
+      const call = breaker.execute(ok);
+      await vi.advanceTimersByTimeAsync(10);
+      shutdown.abort(new Error('shutting down'));
+      await expect(call).rejects.toThrow('shutting down');
+      // The acquire lands later and leases a probe: it is released, not held for probeLeaseMs.
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [] });
+    });
+
+    it('while an override that lapsed is re-checked with the store', async () => {
+      const breaker = make();
+      await breaker.forceOpen({ durationMs: 1_000 });
+      vi.advanceTimersByTime(1_000);
+      store.latencyMs = 5_000;
+      const controller = new AbortController();
+      const call = breaker.execute(ok, { signal: controller.signal });
+      await vi.advanceTimersByTimeAsync(10);
+      controller.abort(new Error('gave up'));
+      await expect(call).rejects.toThrow('gave up');
+    });
+
+    it('with a call timeout, an already-aborted breaker-wide signal settles the call before it runs', async () => {
+      const shutdown = new AbortController();
+      const breaker = make({ callTimeoutMs: 1_000, signal: shutdown.signal });
+      await breaker.execute(ok);
+      shutdown.abort(new Error('closed'));
+      let ran = false;
+      await expect(
+        breaker.execute(() => {
+          ran = true;
+          return 'x';
+        }),
+      ).rejects.toThrow('closed');
+      expect(ran).toBe(false);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+  });
+
+  describe('the signal fn receives', () => {
+    it('is the call signal as it is, or the breaker-wide one, when nothing needs combining', async () => {
+      const shutdown = new AbortController();
+      const breaker = make({ signal: shutdown.signal });
+      await breaker.execute(ok);
+      const own = new AbortController();
+      let seen: AbortSignal | undefined;
+      await breaker.execute(
+        (signal) => {
+          seen = signal;
+          return 'x';
+        },
+        { signal: own.signal },
+      );
+      expect(seen).toBe(own.signal);
+      await breaker.execute((signal) => {
+        seen = signal;
+        return 'x';
+      });
+      expect(seen).toBe(shutdown.signal);
+    });
+
+    it('with a timeout, is aborted by the timeout, by the call signal and by the breaker-wide one', async () => {
+      const shutdown = new AbortController();
+      const breaker = make({ callTimeoutMs: 1_000, signal: shutdown.signal });
+      await breaker.execute(ok);
+      const signals: AbortSignal[] = [];
+      const hang = (signal: AbortSignal) => {
+        signals.push(signal);
+        return new Promise<never>(() => undefined);
+      };
+      const timedOut = expect(breaker.execute(hang)).rejects.toBeInstanceOf(CallTimeoutError);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await timedOut;
+      expect(signals[0]?.reason).toBeInstanceOf(CallTimeoutError);
+      const own = new AbortController();
+      const byCaller = breaker.execute(hang, { signal: own.signal });
+      own.abort(new Error('caller'));
+      await expect(byCaller).rejects.toThrow('caller');
+      expect(signals[1]?.aborted).toBe(true);
+      const byShutdown = breaker.execute(hang);
+      shutdown.abort(new Error('shutdown'));
+      await expect(byShutdown).rejects.toThrow('shutdown');
+      expect(signals[2]?.aborted).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('leaves nothing on a long-lived signal once 10,000 calls settled, and joins it with no listener per call', async () => {
+      const shutdown = new AbortController();
+      const breaker = make({ callTimeoutMs: 5_000, signal: shutdown.signal });
+      await breaker.execute(ok);
+      const resolvers: Array<() => void> = [];
+      const calls = Array.from({ length: 10_000 }, () =>
+        breaker.execute(() => new Promise<string>((resolve) => resolvers.push(() => resolve('done')))),
+      );
+      await settle();
+      expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+      for (const resolve of resolvers) resolve();
+      await Promise.all(calls);
+      expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+  });
+
+  describe('per-call events', () => {
+    it('report every kind of call with its duration, and the fallback that replaced one', async () => {
+      const breaker = make<string>({
+        failureThreshold: 2,
+        callTimeoutMs: 100,
+        classifyError: (error) => ((error as Error).message === 'meh' ? 'ignored' : 'failure'),
+        fallback: () => 'fallback',
+      });
+      const events: Array<{ type: string; durationMs: number; reason?: string }> = [];
+      breaker.onCall((event) => events.push(event));
+      const successes: unknown[] = [];
+      breaker.onSuccess((event) => successes.push(event));
+      const first = breaker.execute(() => new Promise((resolve) => setTimeout(resolve, 20, 'ok')));
+      await vi.advanceTimersByTimeAsync(20);
+      await first;
+      const slow = breaker.execute(() => new Promise(() => undefined));
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(slow).resolves.toBe('fallback');
+      await expect(breaker.execute(() => Promise.reject(new Error('meh')))).rejects.toThrow('meh');
+      await breaker.execute(boom);
+      await breaker.execute(ok);
+      expect(events.map((event) => event.type)).toEqual([
+        'success',
+        'timeout',
+        'fallback',
+        'ignored',
+        'failure',
+        'fallback',
+        'rejected',
+        'fallback',
+      ]);
+      expect(events[0]?.durationMs).toBe(20);
+      expect(events[1]?.durationMs).toBe(100);
+      expect(events[6]).toMatchObject({ reason: 'open' });
+      expect(successes).toHaveLength(1);
+    });
+
+    it('build nothing and read no clock without a listener, and stop once the last is disposed', async () => {
+      let reads = 0;
+      const clock = {
+        now: () => Date.now(),
+        monotonic: () => {
+          reads += 1;
+          return performance.now();
+        },
+        setTimeout: (callback: () => void, ms: number) => setTimeout(callback, ms),
+        clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      };
+      const breaker = make({ clock });
+      await breaker.execute(ok);
+      for (let i = 0; i < 100; i++) await breaker.execute(ok);
+      expect(reads).toBe(0);
+      const subscription = breaker.onFailure(() => undefined);
+      await breaker.execute(ok);
+      expect(reads).toBe(2);
+      subscription.dispose();
+      for (let i = 0; i < 16; i++) await breaker.execute(ok);
+      expect(reads).toBe(2);
+    });
+
+    it('report calls a registry runs uncounted (fail-open): they run under the guards and count for nothing', async () => {
+      const breaker = make({ failureThreshold: 1 });
+      const events: string[] = [];
+      breaker.onCall((event) => events.push(event.type));
+      await expect(breaker.executeUncounted(boom)).rejects.toThrow('boom');
+      await settle();
+      expect(breaker.status).toBe('closed');
+      expect(store.operations.filter((op) => op === 'record')).toEqual([]);
+      expect(events).toEqual(['failure']);
     });
   });
 

@@ -1,19 +1,27 @@
+import {
+  AbortGroup,
+  type CallGuards,
+  type GuardedEnd,
+  isThenable,
+  NEVER_ABORTED,
+  runGuarded,
+  WaitAborted,
+  waitOrAbort,
+} from './call-runner.js';
 import { validateCircuitName } from './circuit-name.js';
 import {
   boundedOpenUntil,
   type CircuitState,
   type CircuitStateData,
   type CircuitStatus,
-  createInitialState,
-  effectiveStatus,
 } from './circuit-state.js';
-import { type Clock, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
-import { CallTimeoutError } from './errors/call-timeout-error.js';
+import { type Clock, systemClock, type TimerProvider } from './clock.js';
+import type { CallTimeoutError } from './errors/call-timeout-error.js';
 import { CircuitOpenError } from './errors/circuit-open-error.js';
 import { ClosedError } from './errors/closed-error.js';
 import { StoreUnavailableError } from './errors/store-unavailable-error.js';
 import { Listeners } from './listeners.js';
-import { OutcomeBatchBuilder, type RecordedOutcomes, TripDetector } from './outcome-batch.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
 import {
   type CircuitPolicy,
   type CircuitPolicyOptions,
@@ -21,17 +29,7 @@ import {
   POLICY_OPTION_NAMES,
   resolvePolicy,
 } from './policy.js';
-import type {
-  CallOutcome,
-  CircuitStateChange,
-  CircuitStateStore,
-  Disposable,
-  OutcomeKind,
-  ProbeTicket,
-  RejectionReason,
-  TransitionReason,
-} from './store.js';
-import { transition } from './transition.js';
+import type { CircuitStateStore, Disposable, OutcomeKind, ProbeTicket, RejectionReason } from './store.js';
 import {
   assertFunction,
   assertInteger,
@@ -40,12 +38,15 @@ import {
   assertOneOf,
   describeValue,
 } from './validation.js';
+import { CircuitView, type StateChangeEvent, type StoreErrorEvent } from './view.js';
+
+export type { StateChangeEvent, StoreErrorEvent };
 
 /** What a breaker does with a call when its store cannot be reached to admit it. */
 export type StoreFailureMode = 'fail-open' | 'fail-closed';
 
 export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyOptions {
-  /** The circuit's name: 1 to 256 UTF-8 bytes, no control characters. */
+  /** The circuit's name: 1 to 256 UTF-8 bytes, no control characters, no lone surrogates. */
   readonly name: string;
   /** Where the circuit's state lives; swap backends by passing another store. */
   readonly store: CircuitStateStore;
@@ -77,7 +78,8 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    */
   readonly clock?: Clock & TimerProvider;
   /**
-   * Source of randomness in [0, 1) for open-period jitter and probe lease ids.
+   * Source of randomness in [0, 1) for open-period jitter and probe lease ids. Checked once at
+   * construction; a later value outside [0, 1) (NaN, say) counts as 0.
    * @default Math.random
    */
   readonly random?: () => number;
@@ -102,10 +104,11 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    */
   readonly onStoreFailure?: StoreFailureMode;
   /**
-   * A signal for every call of this breaker (a service's shutdown, say): `fn` receives it, and when it
-   * aborts every call still in flight is abandoned at once: it rejects with the signal's reason and
-   * its outcome counts for nothing. Cheaper than a per-call `signal`, which costs each call an
-   * AbortController and a listener.
+   * A signal for every call of this breaker (a service's shutdown, say). When it aborts, every call
+   * still in flight, and every call waiting for the store, settles at once with the signal's reason
+   * and counts for nothing. `fn` receives it when the call has no signal of its own and no timeout.
+   * However many breakers share it, the signal gets one listener, and a call costs a `Set` insert and
+   * delete (benchmark row `call.breaker-signal`).
    * @default null
    */
   readonly signal?: AbortSignal | null;
@@ -113,34 +116,76 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
 
 /** Options of one call. */
 export interface ExecuteOptions {
-  /** Aborting it abandons the call: the caller gets the abort reason and the outcome is ignored. */
+  /**
+   * Aborting it settles the call at once (while it runs, or while it waits for the store): the
+   * caller gets the abort reason and the outcome counts for nothing. Without a timeout, `fn`
+   * receives this signal as it is.
+   */
   readonly signal?: AbortSignal;
-}
-
-/** Payload of {@link CircuitBreaker.onStateChange}. */
-export interface StateChangeEvent {
-  readonly name: string;
-  readonly from: CircuitStatus;
-  readonly to: CircuitStatus;
-  readonly reason: TransitionReason | 'synchronized';
-  /** Epoch ms of the change (the store's clock when the store made it). */
-  readonly at: number;
-}
-
-/** Payload of {@link CircuitBreaker.onStoreError}: store I/O failed; the caller was not affected. */
-export interface StoreErrorEvent {
-  readonly name: string;
-  readonly operation: 'load' | 'refresh' | 'acquire' | 'record';
-  readonly error: unknown;
 }
 
 /** Options of a manual override. */
 export interface OverrideOptions {
   /** Shown in status and events. */
   readonly reason?: string;
-  /** The override lapses after this long; absent for none. */
+  /** The override lapses after this long, on the store's clock; absent for none. */
   readonly durationMs?: number;
 }
+
+/** Why a call was refused without running: the circuit's state, or a store that could not admit it. */
+export type CallRejectionReason = RejectionReason | 'store_unavailable';
+
+/** One call through a breaker, as its per-call events report it. */
+export type CallEvent =
+  | {
+      readonly type: 'success';
+      readonly name: string;
+      /** How long `fn` ran, in milliseconds (the clock's `monotonic()` when it has one). */
+      readonly durationMs: number;
+      /** The call was a half-open probe. */
+      readonly probe: boolean;
+    }
+  | {
+      readonly type: 'failure';
+      readonly name: string;
+      readonly durationMs: number;
+      readonly probe: boolean;
+      readonly error: unknown;
+    }
+  | {
+      readonly type: 'timeout';
+      readonly name: string;
+      readonly durationMs: number;
+      readonly probe: boolean;
+      readonly error: CallTimeoutError;
+    }
+  | {
+      readonly type: 'ignored';
+      readonly name: string;
+      readonly durationMs: number;
+      readonly probe: boolean;
+      /** `true` when a signal aborted the call; otherwise a classifier returned `ignored`. */
+      readonly aborted: boolean;
+      /** The abort reason, or what `fn` threw; `undefined` for an ignored value. */
+      readonly error: unknown;
+    }
+  | {
+      readonly type: 'rejected';
+      readonly name: string;
+      readonly durationMs: number;
+      readonly reason: CallRejectionReason;
+      /** Epoch ms at which the circuit may admit calls again, or `null` when unknown. */
+      readonly retryAt: number | null;
+    }
+  | {
+      readonly type: 'fallback';
+      readonly name: string;
+      readonly durationMs: number;
+      /** What the fallback replaced: a rejection or a failure. */
+      readonly error: unknown;
+    };
+
+type CallEventOf<K extends CallEvent['type']> = Extract<CallEvent, { type: K }>;
 
 const OPTION_NAMES = new Set([
   ...POLICY_OPTION_NAMES,
@@ -158,13 +203,8 @@ const OPTION_NAMES = new Set([
   'signal',
 ]);
 
-const NEVER_ABORTED = new AbortController().signal;
 const classifyAsFailure = (): OutcomeKind => 'failure';
 const classifyAsSuccess = (): OutcomeKind => 'success';
-
-function storedStatus(data: CircuitStateData): CircuitStatus {
-  return data.override?.mode ?? data.state;
-}
 
 /** Builds an error without a stack trace: nobody can use a rejected call's stack, and it costs ~2 µs. */
 function withoutStack<E>(build: () => E): E {
@@ -183,6 +223,12 @@ function withoutStack<E>(build: () => E): E {
  * on a closed circuit touches no store, a call on an open circuit is rejected locally until the open
  * period ends, and only half-open admission takes a store round trip. Outcomes are sent to the store
  * without delaying the caller; pushed changes and a periodic refresh keep the view current.
+ *
+ * Every call goes one way (`execute`): admitted from the view (or the store, when it must be asked),
+ * run under its guards (its own signal, the breaker-wide signal, the timeout — only those it has),
+ * classified, recorded, reported to per-call listeners, and handed to the fallback when it failed or
+ * was rejected. A call with nothing to time and nothing to guard takes the same steps without a
+ * promise of its own.
  *
  * @example
  * ```ts
@@ -203,43 +249,17 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly #classifyResult: (value: unknown) => OutcomeKind;
   readonly #fallback: ((error: unknown) => TFallback | PromiseLike<TFallback>) | null;
   readonly #recordIntervalMs: number;
-  readonly #refreshIntervalMs: number;
   readonly #failClosed: boolean;
   /** No call timeout and no slow-call measurement: calls need neither a timer nor a clock read. */
   readonly #untimed: boolean;
-  /** The breaker-wide signal, and the rejecters of the hot-path calls in flight it would abandon. */
-  readonly #signal: AbortSignal | null;
-  #abandonable: Set<(reason: unknown) => void> | null = null;
-  /**
-   * Breakers grouped by their breaker-wide signal: one abort listener per signal, however many
-   * breakers share it (a registry of 100,000 circuits shares one), since adding listeners to one
-   * EventTarget costs more the more it has.
-   */
-  static readonly #bySignal = new WeakMap<AbortSignal, Set<CircuitBreaker<unknown>>>();
-
-  #view: CircuitStateData;
-  /** Highest version received from the store; -1 before the first read. */
-  #confirmedVersion = -1;
-  /** Newest data from the store that is held back while own writes are in flight. */
-  #heldBack: CircuitStateData | null = null;
-  #heldBackReason: StateChangeEvent['reason'] | null = null;
-  #inFlight = 0;
-  /** Counts what changed the view (local outcomes, write replies, pushes), so a read can tell it raced. */
-  #viewChanges = 0;
-  /** Writes in flight, for flush(); allocated on the first write (an idle breaker stays small). */
-  #writes: Set<Promise<void>> | null = null;
-  #loaded = false;
-  #loading: Promise<void> | null = null;
-  #refreshing = false;
-  #lastRefresh = 0;
+  /** The calls in flight under the breaker-wide signal, shared with every breaker on that signal. */
+  readonly #group: AbortGroup | null;
+  readonly #view: CircuitView;
+  #recorder: OutcomeRecorder | null = null;
   /** Hot-path calls left before the next backstop clock check; -1: never (a local store). */
   #clockCheckCountdown: number;
-  /** Sliding-window outcomes waiting for the next flush, with the batch's jitter and flush timer. */
-  #pending: PendingBatch | null = null;
-  #subscription: Disposable | null = null;
+  #calls: Listeners<CallEvent> | null = null;
   #closed = false;
-  #stateListeners: Listeners<StateChangeEvent> | null = null;
-  #errorListeners: Listeners<StoreErrorEvent> | null = null;
 
   /**
    * @throws {InvalidCircuitNameError} the name is invalid.
@@ -288,7 +308,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       0,
       3_600_000,
     );
-    this.#refreshIntervalMs = assertInteger(
+    const refreshIntervalMs = assertInteger(
       'refreshIntervalMs',
       options.refreshIntervalMs ?? 5_000,
       1,
@@ -297,237 +317,324 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     this.#failClosed =
       assertOneOf('onStoreFailure', options.onStoreFailure ?? 'fail-open', ['fail-open', 'fail-closed']) ===
       'fail-closed';
-    this.#view = UNLOADED_VIEW;
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
     this.#clockCheckCountdown = store.local ? -1 : 0;
     const signal = options.signal ?? null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
-    this.#signal = signal;
-    if (signal !== null) CircuitBreaker.#join(signal, this as CircuitBreaker<unknown>);
-  }
-
-  static #join(signal: AbortSignal, breaker: CircuitBreaker<unknown>): void {
-    let group = CircuitBreaker.#bySignal.get(signal);
-    if (group === undefined) {
-      const members = new Set<CircuitBreaker<unknown>>();
-      group = members;
-      CircuitBreaker.#bySignal.set(signal, members);
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const member of [...members]) member.#abandonAll(signal.reason);
-        },
-        { once: true },
-      );
-    }
-    group.add(breaker);
-  }
-
-  /** Rejects every hot-path call in flight with `reason`; their outcomes will count for nothing. */
-  #abandonAll(reason: unknown): void {
-    const abandonable = this.#abandonable;
-    if (abandonable === null) return;
-    this.#abandonable = null;
-    for (const abandon of [...abandonable]) abandon(reason);
+    this.#group = signal === null ? null : AbortGroup.of(signal);
+    this.#view = new CircuitView(this.name, store, this.policy, clock, this.#storeClock, refreshIntervalMs);
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
   get status(): CircuitStatus {
-    return effectiveStatus(this.#view, this.#storeClock.now());
+    return this.#view.statusAt(this.#storeClock.now());
   }
 
   /** The state machine's state in the local view (overrides aside). */
   get state(): CircuitState {
-    return this.#view.state;
+    return this.#view.data.state;
   }
 
   /** The local view of the circuit's stored state. */
   get stateData(): CircuitStateData {
-    return this.#view;
+    return this.#view.data;
   }
 
   /**
-   * Runs `fn` through the breaker. `fn` receives an AbortSignal that is aborted on the call timeout
-   * or when `options.signal` aborts.
+   * Runs `fn` through the breaker. `fn` receives an AbortSignal: the call's own (`options.signal`),
+   * else the breaker-wide one, else one that never aborts; with `callTimeoutMs`, one aborted by the
+   * timeout or by either of those.
    * @throws {CircuitOpenError} the call was not admitted (unless a fallback is set).
    * @throws {CallTimeoutError} the call exceeded `callTimeoutMs` (unless a fallback is set).
+   * @throws the abort reason, when a signal aborted the call.
    * @throws whatever `fn` threw, when it is not handled by the fallback.
    */
   execute<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
     options?: ExecuteOptions,
   ): Promise<Awaited<T> | TFallback> {
-    // The hot path: a loaded, closed circuit with nothing to time. No store I/O, no extra promise
-    // layer, no timer; everything else takes the general path below.
-    if (options === undefined && this.#untimed && this.#loaded && !this.#closed) {
-      const view = this.#view;
-      if (view.state === 'closed' && view.override === null) {
+    const view = this.#view;
+    // The common case: a loaded, closed circuit, nothing to time, no call signal. Same steps as the
+    // general path, without a promise of its own: `fn` gets the breaker-wide signal (or one that
+    // never aborts) as it is.
+    if (options?.signal === undefined && this.#untimed && view.loaded && !this.#closed) {
+      const data = view.data;
+      if (data.state === 'closed' && data.override === null) {
         // The backstop refresh reads the clock, which costs more than the rest of this path: on a
         // shared store it is checked every CLOCK_CHECK_EVERY calls; a local store pushes every change
         // synchronously and needs no backstop here.
         const countdown = this.#clockCheckCountdown;
         if (countdown === 0) {
           this.#clockCheckCountdown = CLOCK_CHECK_EVERY;
-          const local = this.#clock.now();
-          if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
+          view.checkBackstop(this.#clock.now());
         } else if (countdown > 0) {
           this.#clockCheckCountdown = countdown - 1;
         }
-        const signal = this.#signal ?? NEVER_ABORTED;
-        if (signal.aborted) return Promise.reject(signal.reason);
-        let result: T | PromiseLike<T>;
-        try {
-          result = fn(signal);
-        } catch (error) {
-          return this.#failedFast(error);
-        }
-        if (!isThenable(result)) return Promise.resolve(this.#succeededFast(result as Awaited<T>));
-        if (this.#signal !== null) {
-          if (this.#abandonable === null) this.#abandonable = new Set();
-          return this.#abandonableCall(result, this.#abandonable);
-        }
-        return Promise.resolve(result).then(
-          (value) => this.#succeededFast(value),
-          (error: unknown) => this.#failedFast(error),
-        );
+        const group = this.#group;
+        if (group === null || !group.signal.aborted) return this.#closedCall(fn, group);
       }
     }
-    return this.#execute(fn, options);
+    return this.#execute(fn, options?.signal, true);
   }
 
-  /** A hot-path call the breaker-wide signal can abandon; once abandoned its outcome is dropped. */
-  #abandonableCall<T>(
+  /**
+   * Runs `fn` under the breaker's guards (signals, timeout) without asking the breaker: the call is
+   * always admitted and its outcome is not counted (it is still reported to per-call listeners).
+   * What a registry does with a `fail-open` circuit while its store is unavailable.
+   */
+  executeUncounted<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: ExecuteOptions,
+  ): Promise<Awaited<T> | TFallback> {
+    return this.#execute(fn, options?.signal, false);
+  }
+
+  /** A call on a loaded, closed, untimed circuit without a signal of its own. */
+  #closedCall<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    group: AbortGroup | null,
+  ): Promise<Awaited<T> | TFallback> {
+    const calls = this.#calls;
+    const started = calls === null ? 0 : this.#elapsed();
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(group?.signal ?? NEVER_ABORTED);
+    } catch (error) {
+      return this.#finishError(error, null, true, started, false);
+    }
+    if (!isThenable(result))
+      return Promise.resolve(this.#finishValue(result as Awaited<T>, null, true, started, false));
+    if (group !== null) return this.#abandonable(result, group, started);
+    return Promise.resolve(result).then(
+      (value) => this.#finishValue(value, null, true, started, false),
+      (error: unknown) => this.#finishError(error, null, true, started, false),
+    );
+  }
+
+  /** A closed-path call the breaker-wide signal can abandon; once abandoned its outcome is dropped. */
+  #abandonable<T>(
     result: PromiseLike<T>,
-    abandonable: Set<(reason: unknown) => void>,
+    group: AbortGroup,
+    started: number,
   ): Promise<Awaited<T> | TFallback> {
     return new Promise<Awaited<T> | TFallback>((resolve, reject) => {
       let done = false;
       const abandon = (reason: unknown): void => {
         if (done) return;
         done = true;
+        this.#emitIgnored(started, false, true, reason);
         reject(reason);
       };
-      abandonable.add(abandon);
+      group.add(abandon);
       Promise.resolve(result).then(
         (value) => {
           if (done) return;
           done = true;
-          abandonable.delete(abandon);
-          resolve(this.#succeededFast(value) as Awaited<T>);
+          group.delete(abandon);
+          resolve(this.#finishValue(value as Awaited<T>, null, true, started, false));
         },
         (error: unknown) => {
           if (done) return;
           done = true;
-          abandonable.delete(abandon);
-          this.#failedFast(error).then(resolve, reject);
+          group.delete(abandon);
+          this.#finishError(error, null, true, started, false).then(resolve, reject);
         },
       );
     });
   }
 
-  #succeededFast<V>(value: V): V {
-    this.#settle(this.#classify(this.#classifyResult, value), null, false);
-    return value;
-  }
-
-  #failedFast(error: unknown): Promise<TFallback> {
-    const kind = this.#classify(this.#classifyError, error);
-    this.#settle(kind, null, false);
-    return kind === 'failure' ? this.#fail(error) : Promise.reject(error);
-  }
-
+  /**
+   * Every other call: waits (abortably) for the first load, decides admission from the view or the
+   * store, then runs `fn` under its guards.
+   */
   async #execute<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    options?: ExecuteOptions,
+    signal: AbortSignal | undefined,
+    admit: boolean,
   ): Promise<Awaited<T> | TFallback> {
     if (this.#closed) throw new ClosedError(`Circuit breaker "${this.name}"`);
-    options?.signal?.throwIfAborted();
-    if (!this.#loaded) await this.#load();
-    const local = this.#clock.now();
-    if (local - this.#lastRefresh >= this.#refreshIntervalMs) this.#refresh(local);
-    // Stored times (open period, override expiry) are the store's; compare them on its clock.
-    const now = this.#storeClock === this.#clock ? local : this.#storeClock.now();
-
+    const asked = this.#calls === null ? 0 : this.#elapsed();
+    const guards: CallGuards = {
+      signal,
+      group: this.#group,
+      timeoutMs: this.#callTimeoutMs,
+      timers: this.#clock,
+      circuit: this.name,
+    };
     const view = this.#view;
-    const override = view.override;
-    let counted = true;
+    let counted = admit;
     let probe: ProbeTicket | null = null;
-    if (override !== null && (override.expiresAt === null || now < override.expiresAt)) {
-      if (override.mode === 'forced_open') return this.#reject('forced_open', override.expiresAt);
-      counted = false;
-    } else if (view.state === 'open' && now < boundedOpenUntil(view, this.policy.maxOpenTimeoutMs, now)) {
-      return this.#reject('open', boundedOpenUntil(view, this.policy.maxOpenTimeoutMs, now));
-    } else if (view.state !== 'closed' || view.override !== null) {
-      // Time to probe (or an override just lapsed): the one path that asks the store first.
-      try {
-        const result = await this.#store.acquire(this.name, this.policy, {
-          leaseId: this.#nextLeaseId(),
-          jitter: this.#jitter(),
-        });
-        this.#applyConfirmed(result.state, null);
-        const admission = result.admission;
-        if (!admission.allowed) return this.#reject(admission.reason, admission.retryAt);
-        probe = admission.probe;
-      } catch (error) {
-        this.#errorListeners?.emit({ name: this.name, operation: 'acquire', error });
-        if (this.#failClosed) {
-          return this.#fail(
-            new StoreUnavailableError(`Circuit "${this.name}": the state store could not admit the call`, {
-              cause: error,
-            }),
-          );
+    try {
+      if (!view.loaded) await waitOrAbort(view.load(), guards);
+      if (admit) {
+        const local = this.#clock.now();
+        view.checkBackstop(local);
+        // Stored times (open period, override expiry) are the store's; compare them on its clock.
+        const now = this.#storeClock === this.#clock ? local : this.#storeClock.now();
+        const data = view.data;
+        const override = data.override;
+        if (override !== null && (override.expiresAt === null || now < override.expiresAt)) {
+          if (override.mode === 'forced_open') return this.#reject('forced_open', override.expiresAt, asked);
+          counted = false;
+        } else if (data.state === 'open' && now < boundedOpenUntil(data, this.policy.maxOpenTimeoutMs, now)) {
+          return this.#reject('open', boundedOpenUntil(data, this.policy.maxOpenTimeoutMs, now), asked);
+        } else if (data.state !== 'closed' || data.override !== null) {
+          // Time to probe (or an override just lapsed): the one path that asks the store first.
+          const admission = await this.#acquire(guards, asked);
+          if (admission === 'fail-open') counted = false;
+          else if (admission !== null && 'rejected' in admission) return admission.rejected;
+          else probe = admission;
         }
-        counted = false;
       }
+    } catch (error) {
+      if (error instanceof WaitAborted) {
+        this.#emitIgnored(asked, false, true, error.reason);
+        throw error.reason;
+      }
+      throw error;
     }
-    const callerSignal = options?.signal ?? this.#signal ?? undefined;
-    const signal =
-      options?.signal !== undefined && this.#signal !== null
-        ? AbortSignal.any([options.signal, this.#signal])
-        : callerSignal;
-    return this.#run(fn, probe, counted, signal);
+    const started = this.#calls === null && this.policy.slowCallDurationMs === null ? 0 : this.#elapsed();
+    const end = await runGuarded(fn, guards);
+    const slow =
+      this.policy.slowCallDurationMs !== null && this.#elapsed() - started >= this.policy.slowCallDurationMs;
+    switch (end.kind) {
+      case 'value':
+        return this.#finishValue(end.value, probe, counted, started, slow);
+      case 'error':
+        return this.#finishError(end.error, probe, counted, started, slow);
+      case 'timeout':
+        if (counted) this.#record('failure', probe, slow);
+        if (this.#calls !== null) {
+          this.#emit('timeout', {
+            type: 'timeout',
+            name: this.name,
+            durationMs: this.#since(started),
+            probe: probe !== null,
+            error: end.error,
+          });
+        }
+        return this.#fail(end.error, started);
+      case 'aborted':
+        if (counted && probe !== null) this.#record('ignored', probe, false);
+        this.#emitIgnored(started, probe !== null, true, end.reason);
+        throw end.reason;
+      default:
+        return assertNeverEnd(end);
+    }
   }
 
-  async #run<T>(
-    fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    probe: ProbeTicket | null,
-    counted: boolean,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<Awaited<T> | TFallback> {
-    const timed = this.policy.slowCallDurationMs !== null;
-    const started = timed ? this.#clock.now() : 0;
-    let value: Awaited<T>;
+  /**
+   * Asks the store to admit the call. Resolves with the probe ticket (or `null`: admitted
+   * uncounted), `'fail-open'`, or a rejection to return. An abort while the store answers settles
+   * the call at once; a probe lease granted after that is released.
+   */
+  async #acquire(
+    guards: CallGuards,
+    asked: number,
+  ): Promise<ProbeTicket | null | 'fail-open' | { rejected: Promise<TFallback> }> {
+    const request = this.#store.acquire(this.name, this.policy, {
+      leaseId: this.#nextLeaseId(),
+      jitter: this.#jitter(),
+    });
     try {
-      value =
-        this.#callTimeoutMs === null && callerSignal === undefined
-          ? await fn(NEVER_ABORTED)
-          : await this.#guarded(fn, callerSignal);
+      const result = await waitOrAbort(request, guards);
+      this.#view.applyConfirmed(result.state, null);
+      const admission = result.admission;
+      if (!admission.allowed) return { rejected: this.#reject(admission.reason, admission.retryAt, asked) };
+      return admission.probe;
     } catch (error) {
-      let kind: OutcomeKind;
-      if (error instanceof CallerAbort) kind = 'ignored';
-      else if (error instanceof CallTimeoutError) kind = 'failure';
-      else kind = this.#classify(this.#classifyError, error);
-      if (counted)
-        this.#settle(
-          kind,
-          probe,
-          timed && this.#clock.now() - started >= (this.policy.slowCallDurationMs ?? 0),
+      if (error instanceof WaitAborted) {
+        // The store may still grant the lease: give it back at once rather than hold it for probeLeaseMs.
+        request.then(
+          (result) => {
+            this.#view.applyConfirmed(result.state, null);
+            const admission = result.admission;
+            if (admission.allowed && admission.probe !== null)
+              this.#record('ignored', admission.probe, false);
+          },
+          () => undefined,
         );
-      const thrown = error instanceof CallerAbort ? error.reason : error;
-      if (kind === 'failure') return this.#fail(thrown);
-      throw thrown;
+        throw error;
+      }
+      this.#view.storeError('acquire', error);
+      if (this.#failClosed) {
+        const unavailable = new StoreUnavailableError(
+          `Circuit "${this.name}": the state store could not admit the call`,
+          { cause: error },
+        );
+        if (this.#calls !== null) {
+          this.#emit('rejected', {
+            type: 'rejected',
+            name: this.name,
+            durationMs: this.#since(asked),
+            reason: 'store_unavailable',
+            retryAt: null,
+          });
+        }
+        return { rejected: this.#fail(unavailable, asked) };
+      }
+      return 'fail-open';
     }
-    if (counted) {
-      const kind = this.#classify(this.#classifyResult, value);
-      this.#settle(
-        kind,
-        probe,
-        timed && this.#clock.now() - started >= (this.policy.slowCallDurationMs ?? 0),
-      );
+  }
+
+  #finishValue<V>(value: V, probe: ProbeTicket | null, counted: boolean, started: number, slow: boolean): V {
+    const kind = this.#classify(this.#classifyResult, value);
+    if (counted) this.#record(kind, probe, slow);
+    if (this.#calls !== null) {
+      const durationMs = this.#since(started);
+      if (kind === 'ignored') {
+        this.#emit('ignored', {
+          type: 'ignored',
+          name: this.name,
+          durationMs,
+          probe: probe !== null,
+          aborted: false,
+          error: undefined,
+        });
+      } else if (kind === 'failure') {
+        this.#emit('failure', {
+          type: 'failure',
+          name: this.name,
+          durationMs,
+          probe: probe !== null,
+          error: value,
+        });
+      } else {
+        this.#emit('success', { type: 'success', name: this.name, durationMs, probe: probe !== null });
+      }
     }
     return value;
+  }
+
+  #finishError(
+    error: unknown,
+    probe: ProbeTicket | null,
+    counted: boolean,
+    started: number,
+    slow: boolean,
+  ): Promise<TFallback> {
+    const kind = this.#classify(this.#classifyError, error);
+    if (counted) this.#record(kind, probe, slow);
+    if (this.#calls !== null) {
+      const durationMs = this.#since(started);
+      if (kind === 'failure') {
+        this.#emit('failure', { type: 'failure', name: this.name, durationMs, probe: probe !== null, error });
+      } else if (kind === 'ignored') {
+        this.#emit('ignored', {
+          type: 'ignored',
+          name: this.name,
+          durationMs,
+          probe: probe !== null,
+          aborted: false,
+          error,
+        });
+      } else {
+        this.#emit('success', { type: 'success', name: this.name, durationMs, probe: probe !== null });
+      }
+    }
+    return kind === 'failure' ? this.#fail(error, started) : Promise.reject(error);
   }
 
   #classify(classifier: (input: unknown) => OutcomeKind, input: unknown): OutcomeKind {
@@ -541,282 +648,70 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
   }
 
-  /** Runs `fn` under the call timeout and the caller's signal. */
-  #guarded<T>(
-    fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<Awaited<T>> {
-    const controller = new AbortController();
-    return new Promise<Awaited<T>>((resolve, reject) => {
-      let timer: TimerHandle | null = null;
-      let settled = false;
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        if (timer !== null) this.#clock.clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', onAbort);
-        return true;
-      };
-      const onAbort = (): void => {
-        if (!finish()) return;
-        controller.abort(callerSignal?.reason);
-        reject(new CallerAbort(callerSignal?.reason));
-      };
-      if (this.#callTimeoutMs !== null) {
-        const timeoutMs = this.#callTimeoutMs;
-        timer = this.#clock.setTimeout(() => {
-          if (!finish()) return;
-          const error = new CallTimeoutError(this.name, timeoutMs);
-          controller.abort(error);
-          reject(error);
-        }, timeoutMs);
-      }
-      callerSignal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        Promise.resolve(fn(controller.signal)).then(
-          (value) => {
-            if (finish()) resolve(value as Awaited<T>);
-          },
-          (error: unknown) => {
-            if (finish()) reject(error);
-          },
-        );
-      } catch (error) {
-        if (finish()) reject(error);
-      }
+  /** Hands an outcome to the recorder (created on the first outcome that writes). */
+  #record(kind: OutcomeKind, probe: ProbeTicket | null, slow: boolean): void {
+    if (this.#recorder === null) {
+      if (!OutcomeRecorder.writes(kind, probe, this.#view, this.policy)) return;
+      this.#recorder = new OutcomeRecorder(
+        this.#view,
+        this.policy,
+        this.#storeClock,
+        this.#clock,
+        this.#recordIntervalMs,
+        () => this.#jitter(),
+      );
+    }
+    this.#recorder.record(kind, probe, slow);
+  }
+
+  #reject(reason: RejectionReason, retryAt: number | null, asked: number): Promise<TFallback> {
+    if (this.#calls !== null) {
+      this.#emit('rejected', {
+        type: 'rejected',
+        name: this.name,
+        durationMs: this.#since(asked),
+        reason,
+        retryAt,
+      });
+    }
+    return this.#fail(
+      withoutStack(() => new CircuitOpenError(this.name, reason, retryAt)),
+      asked,
+    );
+  }
+
+  async #fail(error: unknown, started: number): Promise<TFallback> {
+    if (this.#fallback === null) throw error;
+    if (this.#calls !== null) {
+      this.#emit('fallback', { type: 'fallback', name: this.name, durationMs: this.#since(started), error });
+    }
+    return this.#fallback(error);
+  }
+
+  #emitIgnored(started: number, probe: boolean, aborted: boolean, error: unknown): void {
+    if (this.#calls === null) return;
+    this.#emit('ignored', {
+      type: 'ignored',
+      name: this.name,
+      durationMs: this.#since(started),
+      probe,
+      aborted,
+      error,
     });
   }
 
-  /** Hands an outcome to the store, updating the local view at once. */
-  #settle(kind: OutcomeKind, probe: ProbeTicket | null, slow: boolean): void {
-    if (probe !== null) {
-      // Probe outcomes always go at once: they decide the half-open round, and release the lease.
-      const outcomes = [{ kind, slow, probe }];
-      const jitter = this.#jitter();
-      this.#applyLocally(outcomes, jitter);
-      this.#send(outcomes, jitter);
-      return;
-    }
-    if (kind === 'ignored') return;
-    const view = this.#view;
-    if (view.state !== 'closed' || view.override !== null) return;
-    const windowed = this.policy.slidingWindow !== null;
-    // The hot path: a success on a closed circuit with nothing to reset writes nothing.
-    if (kind === 'success' && !windowed && view.failureCount === 0) return;
-
-    if (!windowed || this.#recordIntervalMs === 0) {
-      const outcome: CallOutcome = slow ? { kind, slow } : kind === 'success' ? SUCCESS : FAILURE;
-      const jitter = this.#jitter();
-      this.#applyLocally([outcome], jitter);
-      this.#send([outcome], jitter);
-      return;
-    }
-    // A sliding window on a shared store: outcomes are batched for recordIntervalMs and sent as one
-    // reduced batch, whatever the call rate. Each one is judged locally at once, in constant time:
-    // an outcome that trips this instance's view flushes the batch without waiting.
-    let pending = this.#pending;
-    if (pending === null) {
-      const batch: PendingBatch = {
-        builder: new OutcomeBatchBuilder(this.policy),
-        detector: new TripDetector(this.policy),
-        jitter: this.#jitter(),
-        timer: null,
-      };
-      batch.timer = this.#clock.setTimeout(() => {
-        batch.timer = null;
-        if (this.#pending === batch) this.#flushPending();
-      }, this.#recordIntervalMs);
-      this.#pending = batch;
-      pending = batch;
-    }
-    const failed = kind === 'failure';
-    pending.builder.add(failed, slow);
-    const now = this.policy.slidingWindow?.type === 'time' ? this.#storeClock.now() : 0;
-    if (pending.detector.add(view, pending.builder, failed, slow, now)) this.#flushPending();
+  #emit<K extends CallEvent['type']>(_type: K, event: CallEventOf<K>): void {
+    this.#calls?.emit(event);
   }
 
-  /**
-   * Applies outcomes to the local view before the store confirms them, so this instance acts on
-   * them at once (and announces the change with its real reason). Returns whether the status changed.
-   */
-  #applyLocally(outcomes: RecordedOutcomes, jitter: number): boolean {
-    const local = transition(
-      this.#view,
-      { type: 'record', outcomes, jitter },
-      this.policy,
-      this.#storeClock.now(),
-    );
-    if (!local.changed) return false;
-    this.#setView(local.state, local.transition?.reason ?? null, local.transition?.at);
-    return local.transition !== null;
+  /** Milliseconds on the duration clock: the clock's `monotonic()` when it has one, else `now()`. */
+  #elapsed(): number {
+    const clock = this.#clock;
+    return clock.monotonic === undefined ? clock.now() : clock.monotonic();
   }
 
-  #flushPending(): Promise<void> {
-    const pending = this.#pending;
-    if (pending === null) return Promise.resolve();
-    this.#pending = null;
-    if (pending.timer !== null) this.#clock.clearTimeout(pending.timer);
-    const batch = pending.builder.build();
-    this.#applyLocally(batch, pending.jitter);
-    return this.#send(batch, pending.jitter);
-  }
-
-  #send(outcomes: RecordedOutcomes, jitter: number): Promise<void> {
-    this.#inFlight += 1;
-    const write = this.#store.record(this.name, outcomes, this.policy, jitter).then(
-      (state) => {
-        this.#inFlight -= 1;
-        this.#applyConfirmed(state, null);
-      },
-      (error: unknown) => {
-        this.#inFlight -= 1;
-        this.#errorListeners?.emit({ name: this.name, operation: 'record', error });
-        this.#releaseHeldBack();
-      },
-    );
-    if (this.#writes === null) this.#writes = new Set();
-    const writes = this.#writes;
-    const tracked = write.finally(() => writes.delete(tracked));
-    writes.add(tracked);
-    return tracked;
-  }
-
-  /**
-   * Takes data read from the store when it is at least as new as anything seen. While own writes are
-   * in flight it is held back: replacing the view then would undo optimistic updates still under way.
-   */
-  #applyConfirmed(
-    data: CircuitStateData | null,
-    reason: StateChangeEvent['reason'] | null,
-    at?: number,
-    deletedVersion = 0,
-  ): void {
-    if (data === null) {
-      // Deleted in the store: start over as a fresh closed circuit; older pushes no longer apply.
-      if (deletedVersion < this.#confirmedVersion && deletedVersion > 0) return;
-      this.#confirmedVersion = deletedVersion;
-      this.#heldBack = null;
-      this.#setView(createInitialState(this.#storeClock.now()), reason ?? 'synchronized', at);
-      return;
-    }
-    if (data.version >= this.#confirmedVersion) {
-      this.#confirmedVersion = data.version;
-      if (this.#inFlight > 0) {
-        this.#heldBack = data;
-        this.#heldBackReason = reason ?? this.#heldBackReason;
-        return;
-      }
-      this.#heldBack = null;
-      this.#setView(data, reason ?? this.#heldBackReason, at);
-      this.#heldBackReason = null;
-    } else {
-      this.#releaseHeldBack();
-    }
-  }
-
-  #releaseHeldBack(): void {
-    if (this.#inFlight > 0 || this.#heldBack === null) return;
-    const data = this.#heldBack;
-    const reason = this.#heldBackReason;
-    this.#heldBack = null;
-    this.#heldBackReason = null;
-    this.#setView(data, reason);
-  }
-
-  #setView(data: CircuitStateData, reason: StateChangeEvent['reason'] | null, at?: number): void {
-    this.#viewChanges += 1;
-    const from = storedStatus(this.#view);
-    this.#view = data;
-    const to = storedStatus(data);
-    if (from !== to && this.#stateListeners !== null) {
-      this.#stateListeners.emit({
-        name: this.name,
-        from,
-        to,
-        reason: reason ?? 'synchronized',
-        at: at ?? data.lastStateChange,
-      });
-    }
-  }
-
-  #onPush(change: CircuitStateChange): void {
-    if (this.#closed) return;
-    this.#applyConfirmed(
-      change.state,
-      change.transition?.reason ?? null,
-      change.transition?.at,
-      change.version,
-    );
-  }
-
-  #load(): Promise<void> {
-    this.#loading ??= (async () => {
-      this.#subscription = this.#store.subscribe((change) => this.#onPush(change), { name: this.name });
-      try {
-        const issued = this.#viewChanges;
-        const data = await this.#store.getState(this.name);
-        if (data !== undefined) this.#applyRead(data, issued);
-        else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
-      } catch (error) {
-        this.#errorListeners?.emit({ name: this.name, operation: 'load', error });
-      }
-      this.#lastRefresh = this.#clock.now();
-      this.#loaded = true;
-      // Loaded for good: nothing awaits this promise again, so an idle breaker does not keep it.
-      this.#loading = null;
-    })();
-    return this.#loading;
-  }
-
-  #refresh(now: number): void {
-    if (this.#refreshing) return;
-    this.#refreshing = true;
-    this.#lastRefresh = now;
-    const issued = this.#viewChanges;
-    this.#store.getState(this.name).then(
-      (data) => {
-        this.#refreshing = false;
-        this.#applyRead(data, issued);
-      },
-      (error: unknown) => {
-        this.#refreshing = false;
-        this.#errorListeners?.emit({ name: this.name, operation: 'refresh', error });
-      },
-    );
-  }
-
-  /** Re-reads the circuit from the store now and returns the refreshed view. */
-  async refresh(): Promise<CircuitStateData> {
-    if (!this.#loaded) await this.#load();
-    this.#lastRefresh = this.#clock.now();
-    const issued = this.#viewChanges;
-    const data = await this.#store.getState(this.name);
-    this.#applyRead(data, issued);
-    return this.#view;
-  }
-
-  /**
-   * Applies what a read returned. A read issued before the view last changed (a local outcome, a
-   * write's reply, a push) may predate that change: then only strictly newer data is taken, and an
-   * absent circuit is not taken at all.
-   */
-  #applyRead(data: CircuitStateData | undefined, issued: number): void {
-    const raced = this.#viewChanges !== issued;
-    if (data === undefined) {
-      if (!raced && this.#inFlight === 0) this.#applyConfirmed(null, null);
-      return;
-    }
-    if (raced && data.version <= this.#confirmedVersion) return;
-    this.#applyConfirmed(data, null);
-  }
-
-  #reject(reason: RejectionReason, retryAt: number | null): Promise<TFallback> {
-    return this.#fail(withoutStack(() => new CircuitOpenError(this.name, reason, retryAt)));
-  }
-
-  async #fail(error: unknown): Promise<TFallback> {
-    if (this.#fallback === null) throw error;
-    return this.#fallback(error);
+  #since(started: number): number {
+    return this.#calls === null ? 0 : Math.max(0, this.#elapsed() - started);
   }
 
   #jitter(): number {
@@ -837,8 +732,14 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     return `${Math.floor(this.#unit() * 2 ** 48).toString(36)}.${leaseCounter}`;
   }
 
+  /** Re-reads the circuit from the store now and returns the refreshed view. */
+  refresh(): Promise<CircuitStateData> {
+    return this.#view.refresh();
+  }
+
   /**
-   * Forces the circuit open across every instance sharing the store, until cleared or `durationMs`.
+   * Forces the circuit open across every instance sharing the store, until cleared or `durationMs`
+   * (resolved on the store's clock).
    */
   forceOpen(options: OverrideOptions = {}): Promise<CircuitStateData> {
     return this.#override('forced_open', options);
@@ -852,16 +753,16 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** Removes a manual override; the state machine's state applies again. */
   async clearOverride(): Promise<CircuitStateData> {
     const data = await this.#store.override(this.name, null, this.policy);
-    this.#applyConfirmed(data, 'override_cleared', this.#storeClock.now());
-    return this.#view;
+    this.#view.applyConfirmed(data, 'override_cleared', this.#storeClock.now());
+    return this.#view.data;
   }
 
   /** Closes the circuit and clears counters, backoff, probes and any override. */
   async reset(): Promise<CircuitStateData> {
-    await this.#flushPending();
+    await this.#recorder?.flushPending();
     const data = await this.#store.reset(this.name, this.policy);
-    this.#applyConfirmed(data, 'reset', this.#storeClock.now());
-    return this.#view;
+    this.#view.applyConfirmed(data, 'reset', this.#storeClock.now());
+    return this.#view.data;
   }
 
   async #override(
@@ -881,39 +782,90 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       { mode, reason: options.reason ?? null, durationMs },
       this.policy,
     );
-    this.#applyConfirmed(data, mode, this.#storeClock.now());
-    return this.#view;
+    this.#view.applyConfirmed(data, mode, this.#storeClock.now());
+    return this.#view.data;
   }
 
   /** Sends outcomes still batched for the sliding window and waits for every write in flight. */
   async flush(): Promise<void> {
-    await this.#flushPending();
-    if (this.#writes !== null) await Promise.allSettled([...this.#writes]);
+    await this.#recorder?.flushPending();
+    await this.#view.settled();
   }
 
   /** Listens for status changes of this breaker's view. */
   onStateChange(listener: (event: StateChangeEvent) => void): Disposable {
-    this.#stateListeners ??= new Listeners();
-    return this.#stateListeners.add(listener);
+    return this.#view.onStateChange(listener);
   }
 
   /** Listens for store failures the breaker absorbed. */
   onStoreError(listener: (event: StoreErrorEvent) => void): Disposable {
-    this.#errorListeners ??= new Listeners();
-    return this.#errorListeners.add(listener);
+    return this.#view.onStoreError(listener);
+  }
+
+  /**
+   * Listens for every call: `success`, `failure` (with the error or failing value), `timeout`,
+   * `ignored` (classified so, or aborted), `rejected` (with the reason and `retryAt`) and `fallback`
+   * (the fallback replaced a rejection or failure), each with its duration. With no listener a call
+   * reads no clock and builds no event (benchmark rows `events.none` and `events.one`).
+   */
+  onCall(listener: (event: CallEvent) => void): Disposable {
+    this.#calls ??= new Listeners();
+    const subscription = this.#calls.add(listener);
+    return {
+      dispose: () => {
+        subscription.dispose();
+        if (this.#calls !== null && this.#calls.size === 0) this.#calls = null;
+      },
+      [Symbol.dispose]() {
+        this.dispose();
+      },
+    };
+  }
+
+  /** Listens for calls that succeeded. */
+  onSuccess(listener: (event: CallEventOf<'success'>) => void): Disposable {
+    return this.#onCallOf('success', listener);
+  }
+
+  /** Listens for calls that failed (a thrown error, or a value classified as a failure). */
+  onFailure(listener: (event: CallEventOf<'failure'>) => void): Disposable {
+    return this.#onCallOf('failure', listener);
+  }
+
+  /** Listens for calls that exceeded `callTimeoutMs`. */
+  onTimeout(listener: (event: CallEventOf<'timeout'>) => void): Disposable {
+    return this.#onCallOf('timeout', listener);
+  }
+
+  /** Listens for calls whose outcome counted for nothing (classified `ignored`, or aborted). */
+  onIgnored(listener: (event: CallEventOf<'ignored'>) => void): Disposable {
+    return this.#onCallOf('ignored', listener);
+  }
+
+  /** Listens for calls the breaker refused to run. */
+  onRejected(listener: (event: CallEventOf<'rejected'>) => void): Disposable {
+    return this.#onCallOf('rejected', listener);
+  }
+
+  /** Listens for calls whose rejection or failure the fallback replaced. */
+  onFallback(listener: (event: CallEventOf<'fallback'>) => void): Disposable {
+    return this.#onCallOf('fallback', listener);
+  }
+
+  #onCallOf<K extends CallEvent['type']>(type: K, listener: (event: CallEventOf<K>) => void): Disposable {
+    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+    return this.onCall((event) => {
+      if (event.type === type) listener(event as CallEventOf<K>);
+    });
   }
 
   /** Sends batched outcomes, waits for writes in flight, stops listening to the store. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#signal !== null)
-      CircuitBreaker.#bySignal.get(this.#signal)?.delete(this as CircuitBreaker<unknown>);
     await this.flush();
-    this.#subscription?.dispose();
-    this.#subscription = null;
-    this.#stateListeners = null;
-    this.#errorListeners = null;
+    this.#view.close();
+    this.#calls = null;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -921,11 +873,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 }
 
-interface PendingBatch {
-  readonly builder: OutcomeBatchBuilder;
-  readonly detector: TripDetector;
-  readonly jitter: number;
-  timer: TimerHandle | null;
+function assertNeverEnd(end: never): never {
+  throw new Error(`unexpected call end ${String((end as GuardedEnd<unknown>).kind)}`);
 }
 
 /** On a shared store, the hot path checks the backstop refresh's clock once per this many calls. */
@@ -933,25 +882,6 @@ const CLOCK_CHECK_EVERY = 15;
 
 /** Makes lease ids unique within the process (their random part makes them unique across it). */
 let leaseCounter = 0;
-
-/** The view of every breaker before its first read: shared, since views are replaced, never mutated. */
-const UNLOADED_VIEW: CircuitStateData = Object.freeze(createInitialState(0));
-
-const SUCCESS: CallOutcome = Object.freeze({ kind: 'success' });
-const FAILURE: CallOutcome = Object.freeze({ kind: 'failure' });
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as PromiseLike<T>).then === 'function'
-  );
-}
-
-/** The caller's signal aborted the call. */
-class CallerAbort {
-  constructor(readonly reason: unknown) {}
-}
 
 /**
  * Creates a {@link CircuitBreaker}.

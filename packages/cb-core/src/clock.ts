@@ -2,6 +2,11 @@
 export interface Clock {
   /** Epoch milliseconds. */
   now(): number;
+  /**
+   * Milliseconds (with a fraction) from an arbitrary origin that never steps back, for measuring
+   * durations. Absent: durations are measured with {@link now}.
+   */
+  monotonic?(): number;
 }
 
 /** An opaque handle of a scheduled timer. */
@@ -22,6 +27,7 @@ function unref(handle: unknown): void {
 /** The real clock and timers; timers are unref'd so a breaker never holds a process open. */
 export const systemClock: Clock & TimerProvider = Object.freeze({
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (callback: () => void, delayMs: number): TimerHandle => {
     const handle = globalThis.setTimeout(callback, delayMs);
     unref(handle);

@@ -1,5 +1,7 @@
 export { ChangeListeners } from './change-listeners.js';
 export {
+  type CallEvent,
+  type CallRejectionReason,
   CircuitBreaker,
   type CircuitBreakerOptions,
   createCircuitBreaker,

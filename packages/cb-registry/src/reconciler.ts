@@ -215,7 +215,13 @@ export class Reconciler {
       if (pendingFrom !== null) merged = mergeStates(stored, mirrored);
       else if (stored !== undefined) merged = stored;
       else merged = protects(mirrored, host.clock.now()) ? mirrored : undefined;
-      if (merged === undefined || (stored !== undefined && sameStateContent(merged, stored))) {
+      // Versions this instance handed out while Redis was away must be overtaken by what Redis holds,
+      // or views that saw them would ignore Redis's (older-versioned) outcome.
+      const handedOut = Math.max(host.book.peek(name)?.delivered ?? 0, mirrored?.version ?? 0);
+      if (
+        merged === undefined ||
+        (stored !== undefined && sameStateContent(merged, stored) && stored.version >= handedOut)
+      ) {
         // Redis already holds the outcome (or nothing does): views that missed pushes catch up.
         host.settle(name, stored);
         return { written: false, conflict, reseeded: false };

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import {
   CircuitOpenError,
   type CircuitStateChange,
@@ -9,6 +12,9 @@ import {
 import { describeStoreContract } from '@xnai/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStateStore, MemoryStateStore } from './memory-state-store.js';
+
+const run = promisify(execFile);
+const packageDirectory = resolve(import.meta.dirname, '..');
 
 describeStoreContract('MemoryStateStore', {
   create: () => new MemoryStateStore(),
@@ -120,5 +126,56 @@ describe('a local breaker on the memory store', () => {
     await breaker.close();
     await store.close();
     vi.useRealTimers();
+  });
+});
+
+describe('MemoryStateStore memory and bounds', () => {
+  it('keeps nothing per name once states expired and were read (no lock or entry left behind)', async () => {
+    // A child process with --expose-gc measures the heap; 100,000 names were 22 MB retained before.
+    const script = `
+      import { MemoryStateStore } from '@xnai/cb-store-memory';
+      import { resolvePolicy } from '@xnai/cb-core';
+      let now = 1_800_000_000_000;
+      const clock = { now: () => now, setTimeout, clearTimeout };
+      const store = new MemoryStateStore({ ttlMs: 1_000, clock });
+      const policy = resolvePolicy();
+      gc(); gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 100_000; i++) await store.record('circuit-' + i, [{ kind: 'failure' }], policy);
+      now += 2_000;
+      for (let i = 0; i < 100_000; i++) await store.getState('circuit-' + i);
+      gc(); gc();
+      console.log(JSON.stringify({ retained: process.memoryUsage().heapUsed - before, held: store.getStatus().statesCount }));
+    `;
+    const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      cwd: packageDirectory,
+    });
+    const { retained, held } = JSON.parse(stdout) as { retained: number; held: number };
+    expect(held).toBe(0);
+    expect(retained).toBeLessThan(2_000_000);
+  }, 60_000);
+
+  it('lets no instance act on an open period beyond maxOpenTimeoutMs, however far ahead it was written', async () => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 11, 1) });
+    try {
+      const store = new MemoryStateStore();
+      const policy = { failureThreshold: 1, openTimeoutMs: 1_000, maxOpenTimeoutMs: 2_000 };
+      const now = Date.now();
+      await store.setState('far', {
+        ...createInitialState(now),
+        state: 'open',
+        consecutiveOpens: 1,
+        openUntil: now + 365 * 86_400_000,
+      });
+      const breaker = createCircuitBreaker({ name: 'far', store, ...policy });
+      const rejected = await breaker.execute(() => 'x').catch((error: unknown) => error);
+      expect((rejected as { retryAt: number }).retryAt).toBe(now + 2_000);
+      vi.advanceTimersByTime(2_000);
+      expect(await breaker.execute(() => 'probe')).toBe('probe');
+      expect(breaker.status).toBe('half_open');
+      await breaker.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
