@@ -2,6 +2,7 @@ import { RedisAuthenticationError } from './errors/redis-authentication-error.js
 import { RedisCommandError } from './errors/redis-command-error.js';
 import { RedisManagerError } from './errors/redis-manager-error.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
+import { RedisTlsError } from './errors/redis-tls-error.js';
 import { RedisUnavailableError } from './errors/redis-unavailable-error.js';
 import { redact } from './redact.js';
 
@@ -59,6 +60,27 @@ const CONNECTION_MESSAGES = [
  * a replica after failover (READONLY), a server still loading its dataset (LOADING), a replica
  * whose master is down (MASTERDOWN). They count as connection evidence.
  */
+/** Node's codes for a server certificate that does not verify. */
+const TLS_CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_TLS_CERT_ALTNAME_FORMAT',
+]);
+
 const UNUSABLE_SERVER_REPLIES = new Set(['READONLY', 'LOADING', 'MASTERDOWN']);
 const AUTHENTICATION_REPLIES = new Set(['WRONGPASS', 'NOAUTH']);
 
@@ -90,6 +112,24 @@ export function isAuthenticationFailure(error: unknown): boolean {
   );
 }
 
+/** `certificate` or `protocol` for an error of a TLS handshake, undefined for anything else. */
+export function tlsFailureOf(error: unknown): RedisTlsError['failure'] | undefined {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  if (TLS_CERTIFICATE_CODES.has(code)) return 'certificate';
+  if (code.startsWith('ERR_SSL_')) return 'protocol';
+  return undefined;
+}
+
+/**
+ * A failure that retrying at once will not fix: the credentials or the TLS setup are wrong. The
+ * manager backs off (1 s doubling up to 30 s) instead of reconnecting every few milliseconds.
+ */
+export function isConfigurationFailure(error: unknown): boolean {
+  if (RedisAuthenticationError.isInstance(error) || RedisTlsError.isInstance(error)) return true;
+  return isAuthenticationFailure(error) || tlsFailureOf(error) !== undefined;
+}
+
 /**
  * Maps whatever an operation rejected with to this package's errors. Raw ioredis errors never come
  * out; errors the caller's own code threw come out unchanged.
@@ -99,9 +139,7 @@ export function classifyError(
   context: { endpoint: string; secrets: readonly (string | undefined)[] },
 ): ClassifiedError {
   if (RedisManagerError.isInstance(error)) {
-    const kind =
-      RedisUnavailableError.isInstance(error) || RedisTimeoutError.isInstance(error) ? 'connection' : 'reply';
-    return { kind, error };
+    return { kind: RedisCommandError.isInstance(error) ? 'reply' : 'connection', error };
   }
   const message = redact(messageOf(error), context.secrets);
   const replyCode = replyCodeOf(error);
@@ -131,6 +169,23 @@ export function classifyError(
     return {
       kind: 'connection',
       error: new RedisTimeoutError(0, `Redis at ${context.endpoint}: command timed out (outcome unknown)`),
+    };
+  }
+  const tlsFailure = tlsFailureOf(error);
+  if (tlsFailure !== undefined) {
+    const tlsCode = String((error as { code?: unknown }).code);
+    const hint =
+      tlsFailure === 'certificate'
+        ? 'the server certificate is not trusted; check tls.ca and tls.servername'
+        : 'the TLS exchange failed; check that the port serves TLS';
+    return {
+      kind: 'connection',
+      error: new RedisTlsError(
+        tlsFailure,
+        tlsCode,
+        `TLS with Redis at ${context.endpoint} failed (${tlsCode}): ${hint}: ${message}`,
+        { cause: sanitizeCause(error, context.secrets) },
+      ),
     };
   }
   const name = (error as { name?: unknown })?.name;

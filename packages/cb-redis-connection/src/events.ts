@@ -1,3 +1,4 @@
+import type { RedisAuthenticationError } from './errors/redis-authentication-error.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 
 /** Why fallback mode was entered. */
@@ -10,8 +11,10 @@ export type FallbackReason =
   | 'timeout'
   /** The server replied READONLY, LOADING or MASTERDOWN. */
   | 'server-unusable'
-  /** The server rejected the credentials on a reconnect. */
+  /** The server rejected the credentials (on `connect()` or on a reconnect). */
   | 'authentication-failed'
+  /** The TLS handshake failed: untrusted certificate, or no TLS on that port. */
+  | 'tls-failed'
   /** The periodic health check failed. */
   | 'health-check';
 
@@ -42,5 +45,15 @@ export interface ConnectionErrorEvent {
 export interface SubscriberReconnectedEvent {
   /** Channels subscribed again; messages published while the subscriber was away are lost. */
   channels: string[];
+  at: number;
+}
+
+/**
+ * Payload of {@link RedisConnectionManager.onAuthenticationFailed}: Redis started refusing the
+ * credentials. The manager keeps retrying (1 s doubling up to 30 s) until they are accepted.
+ */
+export interface AuthenticationFailedEvent {
+  /** Redacted: never contains the password or user name. */
+  error: RedisAuthenticationError;
   at: number;
 }

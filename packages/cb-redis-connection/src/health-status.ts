@@ -3,7 +3,7 @@ import type { RedisManagerErrorCode } from './errors/redis-manager-error.js';
 /**
  * The manager's mode.
  * - `idle`: constructed, `connect()` not called yet.
- * - `connecting`: inside `connect()`'s attempts.
+ * - `connecting`: inside `connect()`'s attempts (`fallbackMode` is already true once one failed).
  * - `connected`: Redis is usable; `execute` touches the network.
  * - `fallback`: Redis is not usable; `execute` rejects at once, probes run in the background.
  * - `closed`: `disconnect()` was called.
@@ -22,7 +22,12 @@ export interface LastErrorInfo {
 export interface RedisHealthStatus {
   /** Seed: `connected`. */
   connected: boolean;
-  /** Seed: `fallback_mode`. */
+  /**
+   * Seed: `fallback_mode`. True whenever callers must use their fallback because Redis failed or
+   * the manager is closed: in mode `fallback`, in mode `connecting` once an attempt has failed, and
+   * after `disconnect()` (mode `closed`, as the seed's test expects). False before `connect()`
+   * (`idle`), during a first attempt that has not failed yet, and while connected.
+   */
   fallbackMode: boolean;
   mode: ConnectionMode;
   /** Seed: `host`. */
@@ -52,5 +57,12 @@ export interface RedisHealthStatus {
   /** How many times fallback mode was entered since construction. */
   fallbackEntries: number;
   lastError: LastErrorInfo | null;
+  /**
+   * True while Redis refuses the credentials (WRONGPASS, NOAUTH): an operator must fix the password
+   * or ACL; the manager retries by itself (1 s doubling up to 30 s) and connects once it is fixed.
+   */
+  authenticationFailed: boolean;
+  /** Idle timeout of pooled connections beyond the first. */
+  idleConnectionTimeoutMs: number;
   subscriber: { connected: boolean; channels: number };
 }

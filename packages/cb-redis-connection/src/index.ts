@@ -3,8 +3,10 @@ export { RedisAuthenticationError } from './errors/redis-authentication-error.js
 export { RedisCommandError } from './errors/redis-command-error.js';
 export { RedisManagerError, type RedisManagerErrorCode } from './errors/redis-manager-error.js';
 export { RedisTimeoutError } from './errors/redis-timeout-error.js';
+export { RedisTlsError, type RedisTlsFailure } from './errors/redis-tls-error.js';
 export { RedisUnavailableError, type RedisUnavailableReason } from './errors/redis-unavailable-error.js';
 export type {
+  AuthenticationFailedEvent,
   ConnectionErrorEvent,
   FallbackEnteredEvent,
   FallbackReason,

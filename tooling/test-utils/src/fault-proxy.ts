@@ -7,6 +7,8 @@ import { type AddressInfo, createServer, type Server, type Socket, connect as tc
  *   (order kept), so each round trip grows by that much; client-to-Redis bytes flow at once.
  * - `blackhole`: connections are accepted and held, no byte goes through either way (bytes are
  *   kept and delivered when the mode changes back, as TCP retransmission would after a partition).
+ *   A client's FIN is held too: a client that ends its socket gets no FIN back, as in a real
+ *   partition, until the mode changes.
  * - `reset`: open connections are reset (RST) and new ones are reset on accept.
  * - `close`: open connections are closed (FIN) and new ones are closed on accept.
  */
@@ -45,6 +47,8 @@ interface Pair {
   /** Held while blackholed. */
   readonly heldUp: Buffer[];
   readonly heldDown: Buffer[];
+  /** The client sent FIN while blackholed; forwarded when the mode changes. */
+  heldEnd: boolean;
   readonly timers: Set<NodeJS.Timeout>;
   lastDownDue: number;
   closed: boolean;
@@ -109,6 +113,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
   };
 
+  // Forwards the client's FIN; without an upstream, the client gets its FIN back at once.
+  const endUpstream = (pair: Pair) => {
+    if (pair.upstream) pair.upstream.end();
+    else destroyPair(pair, 'close');
+  };
+
   const ensureUpstream = (pair: Pair): Socket => {
     if (pair.upstream) return pair.upstream;
     const upstream = tcpConnect({ host: target.host, port: target.port });
@@ -154,13 +164,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     pair.client.write(chunk);
   };
 
-  const server: Server = createServer((client) => {
+  // allowHalfOpen: a client's FIN must not be answered by Node on its own (see `blackhole`).
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     client.setNoDelay(true);
     const pair: Pair = {
       client,
       upstream: undefined,
       heldUp: [],
       heldDown: [],
+      heldEnd: false,
       timers: new Set(),
       lastDownDue: 0,
       closed: false,
@@ -169,7 +181,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     client.on('error', () => destroyPair(pair, 'destroy'));
     client.on('close', () => destroyPair(pair, 'destroy'));
     client.on('end', () => {
-      pair.upstream?.end();
+      if (mode.type === 'blackhole') pair.heldEnd = true;
+      else endUpstream(pair);
     });
     if (mode.type === 'reset') {
       destroyPair(pair, 'reset');
@@ -220,8 +233,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
             const up = pair.heldUp.splice(0);
             const down = pair.heldDown.splice(0);
             for (const chunk of up) sendUp(pair, chunk);
-            if (up.length === 0 && !pair.upstream) ensureUpstream(pair);
+            if (up.length === 0 && !pair.upstream && !pair.heldEnd) ensureUpstream(pair);
             for (const chunk of down) sendDown(pair, chunk);
+            if (pair.heldEnd) {
+              pair.heldEnd = false;
+              endUpstream(pair);
+            }
             break;
           }
           default: {

@@ -191,6 +191,19 @@ describe('startFaultProxy', () => {
     fresh.socket.destroy();
   });
 
+  it('holds a client’s FIN while blackholed, as a partition would, and passes it on afterwards', async () => {
+    await using proxy = await startFaultProxy({ target: redis });
+    const client = rawClient(proxy.port);
+    expect(await client.send('PING')).toBe('+PONG');
+    proxy.setMode('blackhole');
+    client.socket.end();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.events).toEqual([]); // no FIN back, no close
+    proxy.setMode('pass');
+    await waitFor(() => client.events.includes('close'), { timeoutMs: 2000 });
+    expect(client.events).toContain('end');
+  });
+
   it('accepts and holds connections while blackholed, even with Redis down', async () => {
     await using proxy = await startFaultProxy({ target: redis, mode: { type: 'blackhole' } });
     const client = rawClient(proxy.port);

@@ -3,7 +3,8 @@ export type RedisManagerErrorCode =
   | 'ERR_REDIS_UNAVAILABLE'
   | 'ERR_REDIS_TIMEOUT'
   | 'ERR_REDIS_COMMAND'
-  | 'ERR_REDIS_AUTHENTICATION';
+  | 'ERR_REDIS_AUTHENTICATION'
+  | 'ERR_REDIS_TLS';
 
 // Symbol.for, not a module-local symbol: two copies of this package must recognise each other's errors.
 const BRAND = Symbol.for('@xnai/cb-redis-connection/error');
