@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyError } from './classify-error.js';
+import { classifyError, isConfigurationFailure } from './classify-error.js';
 import { RedisUnavailableError } from './errors/redis-unavailable-error.js';
 import { redact } from './redact.js';
 
@@ -52,6 +52,27 @@ describe('classifyError', () => {
     expect(classifyError(new Error('Command timed out'), context).error).toMatchObject({
       name: 'RedisTimeoutError',
     });
+  });
+
+  it('maps TLS handshake failures to RedisTlsError, as configuration failures', () => {
+    const untrusted = Object.assign(new Error('self-signed certificate in certificate chain'), {
+      code: 'SELF_SIGNED_CERT_IN_CHAIN',
+    });
+    const classified = classifyError(untrusted, context);
+    expect(classified.kind).toBe('connection');
+    expect(classified.error).toMatchObject({
+      name: 'RedisTlsError',
+      code: 'ERR_REDIS_TLS',
+      failure: 'certificate',
+      tlsCode: 'SELF_SIGNED_CERT_IN_CHAIN',
+    });
+    const wrongPort = Object.assign(new Error('wrong version number'), {
+      code: 'ERR_SSL_WRONG_VERSION_NUMBER',
+    });
+    expect(classifyError(wrongPort, context).error).toMatchObject({ failure: 'protocol' });
+    expect(isConfigurationFailure(untrusted)).toBe(true);
+    expect(isConfigurationFailure(replyError('WRONGPASS invalid username-password pair'))).toBe(true);
+    expect(isConfigurationFailure(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe(false);
   });
 
   it('leaves errors of the caller’s own code alone', () => {

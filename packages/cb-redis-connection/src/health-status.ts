@@ -29,6 +29,7 @@ export interface RedisHealthStatus {
    * (`idle`), during a first attempt that has not failed yet, and while connected.
    */
   fallbackMode: boolean;
+  /** The current mode (see {@link ConnectionMode}). */
   mode: ConnectionMode;
   /** Seed: `host`. */
   host: string;
@@ -48,7 +49,9 @@ export interface RedisHealthStatus {
   latencySamples: number;
   /** Current (adaptive) connection timeout. */
   connectionTimeoutMs: number;
+  /** Seed: `socket_timeout`, in milliseconds. */
   socketTimeoutMs: number;
+  /** Default timeout of `execute` and of each probe. */
   operationTimeoutMs: number;
   /** Connection-level failures since the last success. */
   consecutiveFailures: number;
@@ -56,6 +59,7 @@ export interface RedisHealthStatus {
   timeInModeMs: number;
   /** How many times fallback mode was entered since construction. */
   fallbackEntries: number;
+  /** The last connection-level error (code `ERR_REDIS_AUTHENTICATION`, `ERR_REDIS_TLS`, ...), or null. */
   lastError: LastErrorInfo | null;
   /**
    * True while Redis refuses the credentials (WRONGPASS, NOAUTH): an operator must fix the password
@@ -64,5 +68,6 @@ export interface RedisHealthStatus {
   authenticationFailed: boolean;
   /** Idle timeout of pooled connections beyond the first. */
   idleConnectionTimeoutMs: number;
+  /** The dedicated Pub/Sub connection: whether it is ready, and how many channels it serves. */
   subscriber: { connected: boolean; channels: number };
 }

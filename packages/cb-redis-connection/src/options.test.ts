@@ -17,6 +17,7 @@ describe('resolveOptions', () => {
       maxConnectionTimeoutMs: 30_000,
       socketTimeoutMs: 10_000,
       operationTimeoutMs: 250,
+      idleConnectionTimeoutMs: 30_000,
       tls: undefined,
     });
     expect(Object.isFrozen(DEFAULT_REDIS_CONNECTION_OPTIONS)).toBe(true);
@@ -84,6 +85,23 @@ describe('resolveOptions', () => {
       'sentinelName must be a non-empty string when sentinels is set, got undefined',
     ],
     [{ recoveryThreshold: 0 }, RangeError, 'recoveryThreshold must be a positive integer, got 0'],
+    [
+      { idleConnectionTimeoutMs: 0 },
+      RangeError,
+      'idleConnectionTimeoutMs must be a positive number of milliseconds up to 2147483647, got 0',
+    ],
+    [
+      { tls: { ca: 5 } },
+      TypeError,
+      'tls.ca must be a PEM string, a Buffer or a non-empty array of them, got 5',
+    ],
+    [
+      { tls: { ca: [] } },
+      TypeError,
+      'tls.ca must be a PEM string, a Buffer or a non-empty array of them, got an array',
+    ],
+    [{ tls: { rejectUnauthorized: 'no' } }, TypeError, 'tls.rejectUnauthorized must be a boolean, got "no"'],
+    [{ tls: { servername: '' } }, RangeError, 'tls.servername must be a non-empty string, got ""'],
   ])('rejects %o', (options, type, message) => {
     expect(() => resolveOptions(options as never)).toThrow(new type(message));
     expect(() => resolveOptions(options as never)).toThrow(type);
@@ -104,6 +122,17 @@ describe('resolveOptions', () => {
     expect(error?.message).toMatch(/^url must be/);
     expect(error?.message).not.toContain('topsecret');
     expect(error?.message).not.toContain('user');
+  });
+
+  it('passes the TLS fields a private CA needs on to Node', () => {
+    const ca = '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n';
+    expect(
+      resolveOptions({
+        url: 'rediss://cache:6380',
+        tls: { ca, servername: 'cache.internal', rejectUnauthorized: true },
+      }).tls,
+    ).toEqual({ ca, servername: 'cache.internal', rejectUnauthorized: true });
+    expect(resolveOptions({ tls: { ca: [Buffer.from(ca)] } }).tls?.ca).toHaveLength(1);
   });
 
   it('derives a smaller operation timeout when the socket timeout is tiny', () => {

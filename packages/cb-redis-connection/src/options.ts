@@ -14,15 +14,16 @@ export interface RedisConnectionOptions {
   /**
    * `redis://[[username][:password]@]host[:port][/db]`, or `rediss://` for TLS. Parts present in the URL
    * win over `host`, `port`, `username`, `password` and `db`; those options fill what the URL leaves out.
+   * @default undefined (host, port and the other options are used)
    */
   url?: string;
   /** @default 'localhost' */
   host?: string;
   /** @default 6379 */
   port?: number;
-  /** ACL user name (Redis 6+). */
+  /** ACL user name (Redis 6+). @default undefined (the `default` user) */
   username?: string;
-  /** Never shown in status, events or error messages. */
+  /** Never shown in status, events or error messages. @default undefined (no AUTH) */
   password?: string;
   /** Database index. @default 0 */
   db?: number;
@@ -70,11 +71,14 @@ export interface RedisConnectionOptions {
   reconnectMaxDelayMs?: number;
   /** `CLIENT SETNAME` of every connection. @default 'xnai-cb' */
   connectionName?: string;
-  /** Connect through Redis Sentinel; `sentinelName` is then required and host/port are ignored. */
+  /**
+   * Connect through Redis Sentinel; `sentinelName` is then required and host/port are ignored.
+   * @default undefined (no Sentinel)
+   */
   sentinels?: readonly SentinelAddress[];
-  /** Master group name when `sentinels` is set. */
+  /** Master group name when `sentinels` is set. @default undefined */
   sentinelName?: string;
-  /** Password for the Sentinels themselves. */
+  /** Password for the Sentinels themselves. @default undefined */
   sentinelPassword?: string;
   /** Time source. @default the system clock */
   clock?: Clock;
