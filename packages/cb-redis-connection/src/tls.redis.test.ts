@@ -172,11 +172,10 @@ process.stdout.write('summary sockets=' + sockets.size + ' errors=' + errors + '
       expect(result).toBe(false);
       expect(ms).toBeLessThan(budgetMs + LOAD_MARGIN_MS);
     }
-    expect(await plainAtTls.getHealthStatus()).toMatchObject({ mode: 'fallback', fallbackMode: true });
-    // A plain-text server never answers a ClientHello: the handshake times out.
-    expect(await tlsAtPlain.getHealthStatus()).toMatchObject({
-      mode: 'fallback',
-      lastError: { code: 'ERR_REDIS_TIMEOUT' },
-    });
+    for (const manager of [plainAtTls, tlsAtPlain]) {
+      expect(await manager.getHealthStatus()).toMatchObject({ mode: 'fallback', fallbackMode: true });
+    }
+    // A plain-text server never answers a ClientHello: each handshake runs into the connection timeout.
+    expect(secure.ms).toBeGreaterThanOrEqual(3_000 + connectionTimeoutMs);
   });
 });
