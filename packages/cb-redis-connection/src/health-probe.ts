@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { type CommandHost, runCommand } from './commands.js';
+import type { Connection } from './connection.js';
+import { RedisCommandError } from './errors/redis-command-error.js';
+import type { RedisManagerError } from './errors/redis-manager-error.js';
+import type { ProbeOutcome } from './health-monitor.js';
 
 /**
  * The key the health probe writes: `<connectionName>:health:<random id>`, one per manager, so that
@@ -21,4 +26,25 @@ export function healthProbeTtlMs(operationTimeoutMs: number): number {
  */
 export function writeProbe(key: string, ttlMs: number): (client: Redis) => Promise<unknown> {
   return (client) => client.set(key, '1', 'PX', ttlMs);
+}
+
+/**
+ * Runs `probe` on `connection` (the pool's least busy ready one) under `timeoutMs`. An error reply
+ * (NOPERM, OOM...) is an answer: Redis serves, as it would serve callers; READONLY, LOADING and
+ * MASTERDOWN, timeouts and connection errors are not.
+ */
+export async function runProbe(
+  connection: Connection | undefined,
+  probe: (client: Redis) => Promise<unknown>,
+  timeoutMs: number,
+  host: CommandHost,
+  toManagerError: (raw: unknown) => RedisManagerError,
+): Promise<ProbeOutcome> {
+  if (connection === undefined) return { kind: 'no-connection' };
+  const result = await runCommand(connection, probe, timeoutMs, host);
+  if (result.kind === 'value') return { kind: 'healthy', latencyMs: result.latencyMs };
+  const error = result.kind === 'timeout' ? result.error : toManagerError(result.error);
+  if (RedisCommandError.isInstance(error))
+    return { kind: 'healthy', latencyMs: result.kind === 'error' ? result.latencyMs : 0 };
+  return { kind: 'unhealthy', error };
 }

@@ -53,97 +53,101 @@ describe('lifecycle', () => {
     await redis?.stop();
   });
 
-  it(`flapping (reset/pass every ${FLAP_PERIOD_MS} ms for ${FLAP_DURATION_MS / 1000} s) under load: the pool grows with concurrency only, shrinks when idle, and nothing is left behind`, async () => {
-    const proxy = await startFaultProxy({ target: redis });
-    // Let the harness's own sockets settle before taking the baseline.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const before = activeResources();
-    const processListenersBefore = processListenerCounts();
+  it(
+    `flapping (reset/pass every ${FLAP_PERIOD_MS} ms for ${FLAP_DURATION_MS / 1000} s) under load: the pool grows with concurrency only, shrinks when idle, and nothing is left behind`,
+    async () => {
+      const proxy = await startFaultProxy({ target: redis });
+      // Let the harness's own sockets settle before taking the baseline.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = activeResources();
+      const processListenersBefore = processListenerCounts();
 
-    const connectionName = `flap-${process.pid}`;
-    const idleConnectionTimeoutMs = 500;
-    const manager = new RedisConnectionManager({ url: proxy.url, connectionName, idleConnectionTimeoutMs });
-    let entered = 0;
-    let recovered = 0;
-    const subscriptions = [
-      manager.onFallbackEntered(() => {
-        entered += 1;
-      }),
-      manager.onRecovered(() => {
-        recovered += 1;
-      }),
-      manager.onError(() => {}),
-      manager.subscribe('flap', () => {}),
-    ];
-    await manager.connect();
-    let running = true;
-    let longestWaitMs = 0;
-    let peakPoolSize = 0;
-    const clients = new Set<Redis>();
-    const concurrency = 10;
-    const load = (async () => {
-      while (running) {
-        const started = performance.now();
-        await Promise.allSettled(
-          Array.from({ length: concurrency }, () =>
-            manager.execute((client) => {
-              clients.add(client);
-              return client.incr('flap');
-            }),
-          ),
-        );
-        longestWaitMs = Math.max(longestWaitMs, performance.now() - started);
-        peakPoolSize = Math.max(peakPoolSize, (await manager.getHealthStatus()).poolSize);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      const connectionName = `flap-${process.pid}`;
+      const idleConnectionTimeoutMs = 500;
+      const manager = new RedisConnectionManager({ url: proxy.url, connectionName, idleConnectionTimeoutMs });
+      let entered = 0;
+      let recovered = 0;
+      const subscriptions = [
+        manager.onFallbackEntered(() => {
+          entered += 1;
+        }),
+        manager.onRecovered(() => {
+          recovered += 1;
+        }),
+        manager.onError(() => {}),
+        manager.subscribe('flap', () => {}),
+      ];
+      await manager.connect();
+      let running = true;
+      let longestWaitMs = 0;
+      let peakPoolSize = 0;
+      const clients = new Set<Redis>();
+      const concurrency = 10;
+      const load = (async () => {
+        while (running) {
+          const started = performance.now();
+          await Promise.allSettled(
+            Array.from({ length: concurrency }, () =>
+              manager.execute((client) => {
+                clients.add(client);
+                return client.incr('flap');
+              }),
+            ),
+          );
+          longestWaitMs = Math.max(longestWaitMs, performance.now() - started);
+          peakPoolSize = Math.max(peakPoolSize, (await manager.getHealthStatus()).poolSize);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      const flapUntil = performance.now() + FLAP_DURATION_MS;
+      let reset = false;
+      while (performance.now() < flapUntil) {
+        reset = !reset;
+        proxy.setMode(reset ? 'reset' : 'pass');
+        await new Promise((resolve) => setTimeout(resolve, FLAP_PERIOD_MS));
       }
-    })();
-    const flapUntil = performance.now() + FLAP_DURATION_MS;
-    let reset = false;
-    while (performance.now() < flapUntil) {
-      reset = !reset;
-      proxy.setMode(reset ? 'reset' : 'pass');
-      await new Promise((resolve) => setTimeout(resolve, FLAP_PERIOD_MS));
-    }
-    proxy.setMode('pass');
-    await waitFor(() => manager.isConnected, { timeoutMs: 5000 });
-    running = false;
-    await load;
-    const afterLoad = await clientsNamed(admin, connectionName);
-    // Idle now: every pooled connection but the first closes after idleConnectionTimeoutMs.
-    const idleCount = await waitFor(
-      async () => {
-        const count = await clientsNamed(admin, connectionName);
-        return count <= 3 ? count : 0;
-      },
-      { timeoutMs: idleConnectionTimeoutMs * 2 + 3000 },
-    ).catch(async () => clientsNamed(admin, connectionName));
-    const { poolSize } = await manager.getHealthStatus();
-    console.info(
-      `[figures] flapping ${FLAP_DURATION_MS / 1000} s every ${FLAP_PERIOD_MS} ms: fallbackEntries=${entered} recoveries=${recovered} longestCommandWait=${longestWaitMs.toFixed(1)}ms peakPoolSize=${peakPoolSize} redisClientsAfterLoad=${afterLoad} redisClientsIdle=${idleCount} poolSizeIdle=${poolSize}`,
-    );
-    expect(entered).toBeGreaterThan(5); // the faults were really seen
-    expect(longestWaitMs).toBeLessThanOrEqual(manager.operationTimeoutMs + 100);
-    // The pool follows concurrency (that many calls at once), not faults.
-    expect(peakPoolSize).toBeLessThanOrEqual(concurrency + 1);
-    // Idle: the first command connection and the subscriber (one more allowed for a reconnect in progress).
-    expect(idleCount).toBeLessThanOrEqual(3);
-    expect(poolSize).toBe(1);
+      proxy.setMode('pass');
+      await waitFor(() => manager.isConnected, { timeoutMs: 5000 });
+      running = false;
+      await load;
+      const afterLoad = await clientsNamed(admin, connectionName);
+      // Idle now: every pooled connection but the first closes after idleConnectionTimeoutMs.
+      const idleCount = await waitFor(
+        async () => {
+          const count = await clientsNamed(admin, connectionName);
+          return count <= 3 ? count : 0;
+        },
+        { timeoutMs: idleConnectionTimeoutMs * 2 + 3000 },
+      ).catch(async () => clientsNamed(admin, connectionName));
+      const { poolSize } = await manager.getHealthStatus();
+      console.info(
+        `[figures] flapping ${FLAP_DURATION_MS / 1000} s every ${FLAP_PERIOD_MS} ms: fallbackEntries=${entered} recoveries=${recovered} longestCommandWait=${longestWaitMs.toFixed(1)}ms peakPoolSize=${peakPoolSize} redisClientsAfterLoad=${afterLoad} redisClientsIdle=${idleCount} poolSizeIdle=${poolSize}`,
+      );
+      expect(entered).toBeGreaterThan(5); // the faults were really seen
+      expect(longestWaitMs).toBeLessThanOrEqual(manager.operationTimeoutMs + 100);
+      // The pool follows concurrency (that many calls at once), not faults.
+      expect(peakPoolSize).toBeLessThanOrEqual(concurrency + 1);
+      // Idle: the first command connection and the subscriber (one more allowed for a reconnect in progress).
+      expect(idleCount).toBeLessThanOrEqual(3);
+      expect(poolSize).toBe(1);
 
-    for (const subscription of subscriptions) subscription[Symbol.dispose]();
-    await manager.disconnect();
-    await proxy.close();
-    await waitFor(() => leaked(before, activeResources()).length === 0, {
-      timeoutMs: 2000,
-      message: 'no leaked handles',
-    }).catch(() => {
-      throw new Error(`leaked after disconnect: ${leaked(before, activeResources()).join(', ')}`);
-    });
-    expect(processListenerCounts()).toEqual(processListenersBefore);
-    expect(clients.size).toBeGreaterThan(0);
-    // Ended, or stopped while waiting to reconnect (its reconnect timer cleared): nothing pending.
-    for (const client of clients) expect(['end', 'reconnecting']).toContain(client.status);
-    expect(await clientsNamed(admin, connectionName)).toBe(0);
-  });
+      for (const subscription of subscriptions) subscription[Symbol.dispose]();
+      await manager.disconnect();
+      await proxy.close();
+      await waitFor(() => leaked(before, activeResources()).length === 0, {
+        timeoutMs: 2000,
+        message: 'no leaked handles',
+      }).catch(() => {
+        throw new Error(`leaked after disconnect: ${leaked(before, activeResources()).join(', ')}`);
+      });
+      expect(processListenerCounts()).toEqual(processListenersBefore);
+      expect(clients.size).toBeGreaterThan(0);
+      // Ended, or stopped while waiting to reconnect (its reconnect timer cleared): nothing pending.
+      for (const client of clients) expect(['end', 'reconnecting']).toContain(client.status);
+      expect(await clientsNamed(admin, connectionName)).toBe(0);
+    },
+    FLAP_DURATION_MS + 30_000,
+  );
 
   it('a child process that connects, runs commands and disconnects exits by itself within 1 s', async () => {
     const script = writeChildScript(

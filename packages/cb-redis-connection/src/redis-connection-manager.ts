@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import { AdaptiveTimeout } from './adaptive-timeout.js';
-import { ConfigurationBackoff, reconnectDelayMs } from './backoff.js';
+import { reconnectDelayMs } from './backoff.js';
 import { classifyError, isConfigurationFailure, sanitizeCause } from './classify-error.js';
 import type { TimerHandle } from './clock.js';
 import { type CommandHost, runCommand } from './commands.js';
+import { ConfigurationFailure } from './configuration-failure.js';
+import { runConnectAttempts } from './connect-attempts.js';
 import { Connection, type ConnectionEvents } from './connection.js';
-import { cancellableSleep, type Timing, withDeadline } from './deadline.js';
+import { cancellableSleep, type Timing } from './deadline.js';
 import { RedisAuthenticationError } from './errors/redis-authentication-error.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
@@ -20,16 +22,13 @@ import type {
   SubscriberReconnectedEvent,
 } from './events.js';
 import { HealthMonitor, type ProbeOutcome } from './health-monitor.js';
-import { healthProbeKey, healthProbeTtlMs, writeProbe } from './health-probe.js';
+import { healthProbeKey, healthProbeTtlMs, runProbe, writeProbe } from './health-probe.js';
 import type { ConnectionMode, LastErrorInfo, RedisHealthStatus } from './health-status.js';
 import { LatencyWindow } from './latency-window.js';
-import { ListenerSet } from './listener-set.js';
+import { ManagerEvents } from './manager-events.js';
 import { type RedisConnectionOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { ConnectionPool } from './pool.js';
 import { PubSub } from './pub-sub.js';
-
-/** Waits before `connect()`'s attempts, as in the seed: immediately, after 1 s, after 2 s. */
-const CONNECT_ATTEMPT_DELAYS_MS = [0, 1_000, 2_000] as const;
 
 /** Options of one {@link RedisConnectionManager.execute} call. */
 export interface ExecuteOptions {
@@ -71,7 +70,8 @@ export class RedisConnectionManager implements AsyncDisposable {
   readonly #pubSub: PubSub;
   readonly #health: HealthMonitor;
   readonly #probe: (client: Redis) => Promise<unknown>;
-  readonly #configurationBackoff = new ConfigurationBackoff();
+  /** A wrong password or failed TLS handshake in force: `connect()` rejects with it. */
+  readonly #configurationFailure: ConfigurationFailure;
 
   #mode: ConnectionMode = 'idle';
   #modeSince: number;
@@ -81,19 +81,10 @@ export class RedisConnectionManager implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #cancelSleep: (() => void) | undefined;
   #retryTimer: TimerHandle | undefined;
-  /** A wrong password or failed TLS handshake in force: `connect()` rejects with it. */
-  #configurationError: RedisManagerError | undefined;
-  #authenticationFailed = false;
   #consecutiveFailures = 0;
   #fallbackEntries = 0;
   #lastError: LastErrorInfo | null = null;
-  #lastEmittedError: string | undefined;
-
-  readonly #fallbackListeners: ListenerSet<FallbackEnteredEvent>;
-  readonly #recoveredListeners: ListenerSet<RecoveredEvent>;
-  readonly #errorListeners: ListenerSet<ConnectionErrorEvent>;
-  readonly #reconnectedListeners: ListenerSet<SubscriberReconnectedEvent>;
-  readonly #authenticationListeners: ListenerSet<AuthenticationFailedEvent>;
+  readonly #listeners: ManagerEvents;
 
   /**
    * Validates every option; connects nothing until {@link connect}.
@@ -118,14 +109,11 @@ export class RedisConnectionManager implements AsyncDisposable {
       healthProbeKey(resolved.connectionName),
       healthProbeTtlMs(resolved.operationTimeoutMs),
     );
-    // A throwing listener must not break the manager; report it as an error event, but never
-    // from an error listener itself (that could loop).
-    const reportListenerError = (error: unknown) => this.#emitError(error);
-    this.#fallbackListeners = new ListenerSet(reportListenerError);
-    this.#recoveredListeners = new ListenerSet(reportListenerError);
-    this.#reconnectedListeners = new ListenerSet(reportListenerError);
-    this.#authenticationListeners = new ListenerSet(reportListenerError);
-    this.#errorListeners = new ListenerSet(noop);
+    // A throwing listener must not break the manager: it is reported as an error event.
+    this.#listeners = new ManagerEvents((error) => this.#emitError(error));
+    this.#configurationFailure = new ConfigurationFailure((error) =>
+      this.#listeners.authenticationFailed.emit({ error, at: resolved.clock.now() }),
+    );
 
     this.#events = {
       onReady: (connection) => this.#onConnectionReady(connection),
@@ -150,7 +138,7 @@ export class RedisConnectionManager implements AsyncDisposable {
       create: () => new Connection('subscriber', true, resolved, this.#events),
       connectionTimeoutMs: () => this.#adaptive.currentMs,
       mayConnect: () => this.#mode !== 'idle' && !this.#isClosed(),
-      emitReconnected: (event) => this.#reconnectedListeners.emit(event),
+      emitReconnected: (event) => this.#listeners.reconnected.emit(event),
       emitError: (error) => this.#emitError(error),
     });
     this.#health = new HealthMonitor({
@@ -159,7 +147,10 @@ export class RedisConnectionManager implements AsyncDisposable {
       fallbackProbeIntervalMs: resolved.fallbackProbeIntervalMs,
       recoveryThreshold: resolved.recoveryThreshold,
       mode: () => this.#mode,
-      probe: () => this.#runProbe(),
+      probe: () =>
+        runProbe(this.#pool.pick(), this.#probe, resolved.operationTimeoutMs, this.#commands, (raw) =>
+          this.#toManagerError(raw),
+        ),
       onHealthy: (latencyMs) => {
         this.#latency.record(latencyMs);
         this.#recordSuccess();
@@ -223,10 +214,10 @@ export class RedisConnectionManager implements AsyncDisposable {
         return Promise.reject(new RedisUnavailableError('closed', 'connect() called after disconnect()'));
       case 'connected':
         return Promise.resolve(true);
-      case 'fallback':
-        return this.#configurationError === undefined
-          ? Promise.resolve(false)
-          : Promise.reject(this.#configurationError);
+      case 'fallback': {
+        const failure = this.#configurationFailure.error;
+        return failure === undefined ? Promise.resolve(false) : Promise.reject(failure);
+      }
       case 'connecting':
       case 'idle':
         break;
@@ -244,47 +235,48 @@ export class RedisConnectionManager implements AsyncDisposable {
     this.#attemptFailed = false;
     const primary = this.#pool.primaryOrCreate(false);
     primary.autoReconnect = false;
-    let lastError: RedisManagerError = new RedisUnavailableError('not-connected', 'not connected');
-    for (const delayMs of CONNECT_ATTEMPT_DELAYS_MS) {
-      if (delayMs > 0) await this.#sleep(delayMs);
-      if (this.#isClosed()) return false;
-      const timeoutMs = this.#adaptive.currentMs;
-      const failuresBefore = this.#consecutiveFailures;
-      try {
-        await withDeadline(primary.connect(timeoutMs), timeoutMs, this.#timing, () => {
-          return new RedisTimeoutError(
-            timeoutMs,
-            `connecting to Redis at ${this.#endpoint} timed out after ${timeoutMs} ms`,
-          );
-        });
-        if (this.#isClosed()) return false;
+    let failuresBefore = 0;
+    const result = await runConnectAttempts(primary, {
+      ...this.#timing,
+      endpoint: this.#endpoint,
+      connectionTimeoutMs: () => this.#adaptive.currentMs,
+      isClosed: () => this.#isClosed(),
+      sleep: (delayMs) => this.#sleep(delayMs),
+      toManagerError: (raw) => this.#toManagerError(raw),
+      onAttemptStarted: () => {
+        failuresBefore = this.#consecutiveFailures;
+      },
+      onAttemptFailed: (error) => {
+        this.#attemptFailed = true;
+        // Counted already when the connection reported an error; count an attempt that timed out silently.
+        if (this.#consecutiveFailures === failuresBefore) this.#recordFailure(error);
+        // Retrying in a second will not fix a wrong password; retrying in the background with backoff may.
+        return isConfigurationFailure(error) ? 'stop' : 'retry';
+      },
+    });
+    switch (result.kind) {
+      case 'closed':
+        return false;
+      case 'connected':
         primary.autoReconnect = true;
         this.#recordSuccess();
         this.#setMode('connected');
         this.#health.scheduleForMode();
         this.#pubSub.ensure();
         return true;
-      } catch (error) {
-        if (this.#isClosed()) return false;
-        // Our deadline fired while ioredis still waits (a handshake hanging on a blackholed or frozen
-        // Redis): close that attempt before the next one.
-        await primary.close();
-        if (this.#isClosed()) return false;
-        this.#attemptFailed = true;
-        lastError = this.#toManagerError(primary.lastRawError ?? error);
-        if (this.#consecutiveFailures === failuresBefore) this.#recordFailure(lastError);
-        if (isConfigurationFailure(lastError)) {
-          // Retrying in a second will not help; retrying in the background with backoff might.
-          this.#noteConfigurationFailure(lastError);
-          this.#enterFallback(this.#reasonOf(lastError), lastError);
-          this.#retryInBackground(primary, this.#configurationBackoff.nextDelayMs());
-          throw lastError;
+      case 'failed':
+        if (result.stopped) {
+          this.#configurationFailure.note(result.error);
+          this.#enterFallback(this.#reasonOf(result.error), result.error);
+          this.#retryInBackground(primary, this.#configurationFailure.nextDelayMs());
+          throw result.error;
         }
-      }
+        this.#enterFallback('connect-failed', result.error);
+        this.#retryInBackground(primary, 0);
+        return false;
+      default:
+        return assertNever(result);
     }
-    this.#enterFallback('connect-failed', lastError);
-    this.#retryInBackground(primary, 0);
-    return false;
   }
 
   /** Hands the primary connection to ioredis's reconnect loop (our `retryStrategy`), after `delayMs`. */
@@ -323,11 +315,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     this.#retryTimer = undefined;
     this.#health.stop();
     await Promise.all([this.#pool.close(), this.#pubSub.close()]);
-    this.#fallbackListeners.clear();
-    this.#recoveredListeners.clear();
-    this.#errorListeners.clear();
-    this.#reconnectedListeners.clear();
-    this.#authenticationListeners.clear();
+    this.#listeners.clear();
   }
 
   /**
@@ -435,7 +423,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * @throws TypeError when `listener` is not a function.
    */
   onFallbackEntered(listener: (event: FallbackEnteredEvent) => void): Disposable {
-    return this.#fallbackListeners.add(listener);
+    return this.#listeners.fallbackEntered.add(listener);
   }
 
   /**
@@ -443,7 +431,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * @throws TypeError when `listener` is not a function.
    */
   onRecovered(listener: (event: RecoveredEvent) => void): Disposable {
-    return this.#recoveredListeners.add(listener);
+    return this.#listeners.recovered.add(listener);
   }
 
   /**
@@ -451,7 +439,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * @throws TypeError when `listener` is not a function.
    */
   onError(listener: (event: ConnectionErrorEvent) => void): Disposable {
-    return this.#errorListeners.add(listener);
+    return this.#listeners.error.add(listener);
   }
 
   /**
@@ -459,7 +447,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * @throws TypeError when `listener` is not a function.
    */
   onReconnected(listener: (event: SubscriberReconnectedEvent) => void): Disposable {
-    return this.#reconnectedListeners.add(listener);
+    return this.#listeners.reconnected.add(listener);
   }
 
   /**
@@ -468,7 +456,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    * @throws TypeError when `listener` is not a function.
    */
   onAuthenticationFailed(listener: (event: AuthenticationFailedEvent) => void): Disposable {
-    return this.#authenticationListeners.add(listener);
+    return this.#listeners.authenticationFailed.add(listener);
   }
 
   /** The seed's health fields plus latency, timeouts, failure count and time in mode. Never touches the network. */
@@ -493,7 +481,7 @@ export class RedisConnectionManager implements AsyncDisposable {
       timeInModeMs: Math.max(0, now - this.#modeSince),
       fallbackEntries: this.#fallbackEntries,
       lastError: this.#lastError === null ? null : { ...this.#lastError },
-      authenticationFailed: this.#authenticationFailed,
+      authenticationFailed: this.#configurationFailure.authenticationFailed,
       idleConnectionTimeoutMs: this.#options.idleConnectionTimeoutMs,
       subscriber: { connected: this.#pubSub.connected, channels: this.#pubSub.channelCount },
     };
@@ -504,7 +492,7 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   #onConnectionReady(connection: Connection): void {
     this.#recordSuccess();
-    this.#clearConfigurationFailure();
+    this.#configurationFailure.clear();
     if (connection.role === 'subscriber') {
       this.#pubSub.onReady(connection);
       return;
@@ -526,7 +514,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   #onConnectionError(raw: unknown): void {
     if (this.#isClosed()) return;
     const error = this.#toManagerError(raw);
-    if (isConfigurationFailure(error)) this.#noteConfigurationFailure(error);
+    if (isConfigurationFailure(error)) this.#configurationFailure.note(error);
     this.#recordFailure(error);
     this.#emitError(error);
   }
@@ -534,50 +522,12 @@ export class RedisConnectionManager implements AsyncDisposable {
   #reconnectDelay(connection: Connection, attempt: number): number | null {
     if (this.#isClosed()) return null;
     // A wrong password or an untrusted certificate does not heal in milliseconds: back off.
-    if (isConfigurationFailure(connection.lastRawError)) return this.#configurationBackoff.nextDelayMs();
+    if (isConfigurationFailure(connection.lastRawError)) return this.#configurationFailure.nextDelayMs();
     return reconnectDelayMs(attempt, this.#options.reconnectMaxDelayMs);
-  }
-
-  #noteConfigurationFailure(error: RedisManagerError): void {
-    this.#configurationError = error;
-    if (!RedisAuthenticationError.isInstance(error) || this.#authenticationFailed) return;
-    this.#authenticationFailed = true;
-    this.#authenticationListeners.emit({ error, at: this.#options.clock.now() });
-  }
-
-  #clearConfigurationFailure(): void {
-    this.#configurationError = undefined;
-    this.#authenticationFailed = false;
-    this.#configurationBackoff.reset();
   }
 
   // ------------------------------------------------------------------------------------------
   // health
-
-  async #runProbe(): Promise<ProbeOutcome> {
-    const connection = this.#pool.pick();
-    if (connection === undefined) return { kind: 'no-connection' };
-    const result = await runCommand(
-      connection,
-      this.#probe,
-      this.#options.operationTimeoutMs,
-      this.#commands,
-    );
-    switch (result.kind) {
-      case 'value':
-        return { kind: 'healthy', latencyMs: result.latencyMs };
-      case 'timeout':
-        return { kind: 'unhealthy', error: result.error };
-      case 'error': {
-        // An error reply (NOPERM, OOM...) is an answer: Redis serves, as it would serve callers.
-        const classified = classifyError(result.error, { endpoint: this.#endpoint, secrets: this.#secrets });
-        if (classified.kind === 'reply') return { kind: 'healthy', latencyMs: result.latencyMs };
-        return { kind: 'unhealthy', error: this.#toManagerError(result.error) };
-      }
-      default:
-        return assertNever(result);
-    }
-  }
 
   #onProbeFailed(outcome: Exclude<ProbeOutcome, { kind: 'healthy' }>): void {
     if (outcome.kind === 'unhealthy') {
@@ -597,8 +547,8 @@ export class RedisConnectionManager implements AsyncDisposable {
     const now = this.#options.clock.now();
     const fallbackDurationMs = Math.max(0, now - this.#modeSince);
     this.#setMode('connected');
-    this.#lastEmittedError = undefined;
-    this.#recoveredListeners.emit({ fallbackDurationMs, at: now });
+    this.#listeners.forgetLastError();
+    this.#listeners.recovered.emit({ fallbackDurationMs, at: now });
     this.#pubSub.check();
   }
 
@@ -621,7 +571,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     this.#setMode('fallback');
     this.#health.resetHysteresis();
     this.#fallbackEntries += 1;
-    this.#fallbackListeners.emit({ reason, error, at: this.#options.clock.now() });
+    this.#listeners.fallbackEntered.emit({ reason, error, at: this.#options.clock.now() });
     this.#health.scheduleForMode();
   }
 
@@ -657,11 +607,7 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   #emitError(raw: unknown): void {
     if (this.#isClosed()) return;
-    const error = this.#toManagerError(raw);
-    const key = `${error.code}:${error.message}`;
-    if (key === this.#lastEmittedError) return;
-    this.#lastEmittedError = key;
-    this.#errorListeners.emit({ error, at: this.#options.clock.now() });
+    this.#listeners.emitError(this.#toManagerError(raw), this.#options.clock.now());
   }
 
   #toManagerError(raw: unknown): RedisManagerError {
