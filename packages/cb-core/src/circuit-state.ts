@@ -81,7 +81,8 @@ export interface CircuitStateData {
    * action (reset, override set or cleared, `setState`, delete) anywhere, or a status change made by
    * the store of record (Redis, for a shared store). A copy of the circuit that an instance kept
    * changing while it was cut off from the store keeps the decision it started from; when the two are
-   * reconciled, the later decision wins (see `mergeStates` in `@xnai/cb-registry`). `0`: none yet.
+   * reconciled, the later decision wins (see `mergeStates` in `@xnai/cb-registry`). Each decision is
+   * later than the one it follows, even when the clock steps back. `0`: none yet.
    */
   readonly decidedAt: number;
 }
@@ -130,7 +131,7 @@ export function createInitialState(now: number, tombstone?: CircuitTombstone): C
     override: null,
     probes: [],
     window: EMPTY_WINDOW,
-    decidedAt: Math.min(tombstone?.decidedAt ?? 0, now),
+    decidedAt: tombstone?.decidedAt ?? 0,
   };
 }
 

@@ -93,6 +93,7 @@ export type {
 export {
   boundStoredTimes,
   type CircuitEvent,
+  decisionTime,
   emptyWindow,
   nextVersion,
   type TransitionOptions,

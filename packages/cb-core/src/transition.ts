@@ -131,7 +131,6 @@ export function boundStoredTimes(
     data.lastFailureTime <= now &&
     data.lastSuccessTime <= now &&
     data.lastStateChange <= now &&
-    data.decidedAt <= now &&
     (override === null || override.setAt <= now) &&
     openUntil === data.openUntil &&
     data.probes.every((lease) => lease.expiresAt <= leaseLimit)
@@ -143,7 +142,6 @@ export function boundStoredTimes(
     lastFailureTime: Math.min(data.lastFailureTime, now),
     lastSuccessTime: Math.min(data.lastSuccessTime, now),
     lastStateChange: Math.min(data.lastStateChange, now),
-    decidedAt: Math.min(data.decidedAt, now),
     override: override === null || override.setAt <= now ? override : { ...override, setAt: now },
     openUntil,
     probes: data.probes.map((lease) =>
@@ -152,9 +150,23 @@ export function boundStoredTimes(
   };
 }
 
+/**
+ * The time of a decision made at `now` on top of `previous`: `now`, but always after the decision it
+ * follows, so that decisions on one circuit stay ordered even when the clock steps back (a failover
+ * to a host whose clock is behind, an NTP step) and a copy derived from older history never
+ * outranks a newer decision.
+ */
+export function decisionTime(previous: Pick<CircuitStateData, 'decidedAt'> | undefined, now: number): number {
+  return Math.max(now, (previous?.decidedAt ?? -1) + 1);
+}
+
 /** What a deletion leaves of `previous` at `now`: a tombstone above its version, decided now. */
 export function tombstoneOf(previous: StoredCircuit | undefined, now: number): CircuitTombstone {
-  return { deleted: true, version: nextVersion(previous?.version ?? 0, now), decidedAt: now };
+  return {
+    deleted: true,
+    version: nextVersion(previous?.version ?? 0, now),
+    decidedAt: decisionTime(previous, now),
+  };
 }
 
 /**
@@ -294,7 +306,7 @@ export function transition(
       if (request === null) {
         if (next.override !== null) {
           next.override = null;
-          next.decidedAt = now;
+          next.decidedAt = decisionTime(base, now);
           dirty = true;
           reason = 'override_cleared';
         }
@@ -307,7 +319,7 @@ export function transition(
         expiresAt: request.durationMs != null ? now + request.durationMs : (request.expiresAt ?? null),
         setAt: now,
       };
-      next.decidedAt = now;
+      next.decidedAt = decisionTime(base, now);
       probes = [];
       dirty = true;
       reason = request.mode;
@@ -323,7 +335,7 @@ export function transition(
         lastStateChange: now,
         override: null,
         window: emptyWindow(policy),
-        decidedAt: now,
+        decidedAt: decisionTime(base, now),
       });
       probes = [];
       dirty = true;
@@ -331,7 +343,7 @@ export function transition(
       break;
     }
     case 'set': {
-      Object.assign(next, event.data, { decidedAt: now });
+      Object.assign(next, event.data, { decidedAt: decisionTime(base, now) });
       probes = event.data.probes as ProbeLease[];
       dirty = true;
       reason = 'set';
@@ -348,7 +360,7 @@ export function transition(
   const to = storedStatus(next);
   const statusChanged = from !== to;
   // A status change made by the store of record is a decision the fleet keeps.
-  if (statusChanged && options.authoritative !== false) next.decidedAt = now;
+  if (statusChanged && options.authoritative !== false) next.decidedAt = decisionTime(base, now);
   return {
     state: next,
     changed: true,

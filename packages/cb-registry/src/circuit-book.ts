@@ -7,6 +7,11 @@ export interface CircuitRecord {
   /** Version of the last copy Redis returned or pushed; `-1` before any. */
   redisVersion: number;
   /**
+   * Highest version handed out from the mirror while Redis was unavailable. Until Redis holds a
+   * version above it, views that saw it would ignore Redis's state as older.
+   */
+  fromMirror: number;
+  /**
    * Set while the warm mirror holds changes Redis has not taken yet (made while Redis was unavailable,
    * or by an operation that failed): the Redis version those changes started from.
    */
@@ -26,7 +31,7 @@ export class CircuitBook {
   get(name: string): CircuitRecord {
     let record = this.#records.get(name);
     if (record === undefined) {
-      record = { delivered: 0, redisVersion: -1, pendingFrom: null, lock: null };
+      record = { delivered: 0, redisVersion: -1, fromMirror: 0, pendingFrom: null, lock: null };
       this.#records.set(name, record);
     }
     return record;

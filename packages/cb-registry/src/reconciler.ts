@@ -215,12 +215,12 @@ export class Reconciler {
       if (pendingFrom !== null) merged = mergeStates(stored, mirrored);
       else if (stored !== undefined) merged = stored;
       else merged = protects(mirrored, host.clock.now()) ? mirrored : undefined;
-      // Versions this instance handed out while Redis was away must be overtaken by what Redis holds,
-      // or views that saw them would ignore Redis's (older-versioned) outcome.
-      const handedOut = Math.max(host.book.peek(name)?.delivered ?? 0, mirrored?.version ?? 0);
+      // Versions this instance handed out from the mirror while Redis was away must be overtaken by
+      // what Redis holds, or views that saw them would ignore Redis's outcome as older.
+      const handedOut = host.book.peek(name)?.fromMirror ?? 0;
       if (
         merged === undefined ||
-        (stored !== undefined && sameStateContent(merged, stored) && stored.version >= handedOut)
+        (stored !== undefined && sameStateContent(merged, stored) && stored.version > handedOut)
       ) {
         // Redis already holds the outcome (or nothing does): views that missed pushes catch up.
         host.settle(name, stored);

@@ -284,7 +284,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     }
     const result = await viaMirror();
     const state = stateOf(result);
-    if (state !== undefined) this.#book.delivered(name, state.version);
+    if (state !== undefined) this.#handedOutFromMirror(name, state.version);
     if (changes) this.#markPending(name);
     return result;
   }
@@ -318,6 +318,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     if (this.#closed) return;
     const record = this.#book.get(name);
     record.pendingFrom = null;
+    if (stored !== undefined && stored.version > record.fromMirror) record.fromMirror = 0;
     if (stored === undefined) {
       const held = this.#mirror.peek(name);
       if (held !== undefined)
@@ -358,7 +359,14 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   /** What the mirror decides while it serves (transitions, setState, deletions) reaches subscribers. */
   #onMirrorChange(change: CircuitStateChange): void {
     if (this.#closed) return;
+    this.#handedOutFromMirror(change.name, change.version);
     this.#emit(change);
+  }
+
+  #handedOutFromMirror(name: string, version: number): void {
+    const record = this.#book.get(name);
+    if (version > record.fromMirror) record.fromMirror = version;
+    if (version > record.delivered) record.delivered = version;
   }
 
   #emit(change: CircuitStateChange): void {

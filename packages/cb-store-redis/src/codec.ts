@@ -55,7 +55,6 @@ export function toRecord(flat: readonly unknown[], from = 0): Record<string, str
 /** The last field (in the script's order) that bounding changed, for the `clamped:` report. */
 function clampedField(before: CircuitStateData, after: CircuitStateData): string | null {
   let field: string | null = null;
-  if (after.decidedAt !== before.decidedAt) field = 'decidedAt';
   for (const key of ['lastFailureTime', 'lastSuccessTime', 'lastStateChange'] as const) {
     if (after[key] !== before[key]) field = key;
   }
@@ -89,9 +88,6 @@ export function decodeStored(
   if (h.deleted !== undefined) {
     const version = integer(h.version);
     if (h.deleted !== '1' || version === undefined) return fail('tombstone is malformed');
-    if (bound !== null && decidedAt > bound.now) {
-      return { stored: { deleted: true, version, decidedAt: bound.now }, problem: 'clamped:decidedAt' };
-    }
     return { stored: { deleted: true, version, decidedAt }, problem: null };
   }
   if (h.state === undefined || !STATES.has(h.state)) return fail('unknown state');

@@ -67,6 +67,12 @@ local function next_version(previous)
   return math.max(previous + 1, math.floor(now) * VERSIONS_PER_MS)
 end
 
+-- decisionTime(): now, but always after the decision it follows (a clock that steps back).
+local function decision_time(previous)
+  if previous == nil then return now end
+  return math.max(now, previous.decidedAt + 1)
+end
+
 -- ---- decoding (mirrors decodeStored() in codec.ts and boundStoredTimes() in transition.ts) --------
 
 local function int(v)
@@ -106,13 +112,10 @@ local function decode(h, bounded)
     if decidedAt == nil then return nil, 'decidedAt is not a non-negative integer' end
   end
   local clamped = nil
-  if bounded and decidedAt > now then decidedAt = now; clamped = 'decidedAt' end
   if h.deleted ~= nil then
     local version = int(h.version)
     if h.deleted ~= '1' or version == nil then return nil, 'tombstone is malformed' end
-    local t = { deleted = true, version = version, decidedAt = decidedAt }
-    if clamped ~= nil then return t, 'clamped:' .. clamped end
-    return t, nil
+    return { deleted = true, version = version, decidedAt = decidedAt }, nil
   end
   if not STATES[h.state or ''] then return nil, 'unknown state' end
   local s = { state = h.state, override = false, probes = {}, decidedAt = decidedAt }
@@ -361,7 +364,7 @@ local stored, problem = load()
 
 if op == 'delete' then
   if stored == nil or stored.deleted then return reply('ok', problem, stored, '0') end
-  local tombstone = { deleted = true, version = next_version(stored.version), decidedAt = now }
+  local tombstone = { deleted = true, version = next_version(stored.version), decidedAt = decision_time(stored) }
   persist(tombstone)
   announce_deletion(tombstone)
   return reply('ok', problem, tombstone, '1')
@@ -396,7 +399,7 @@ if op == 'set' then
   local data, dataProblem = decode(fields_of(ARGV, 21), false)
   if data == nil or data.deleted then return redis.error_reply('ERR set data is invalid: ' .. (dataProblem or 'a tombstone')) end
   data.version = next_version(math.max(base.version, data.version))
-  data.decidedAt = now
+  data.decidedAt = decision_time(base)
   local fields = persist(data)
   announce(fields, status_of(base), status_of(data), 'set')
   return reply('ok', problem, data, '1')
@@ -555,7 +558,7 @@ elseif op == 'override' then
   if mode == '' then
     if n.override then
       n.override = false
-      n.decidedAt = now
+      n.decidedAt = decision_time(base)
       dirty = true
       reason = 'override_cleared'
     end
@@ -566,7 +569,7 @@ elseif op == 'override' then
     local durationMs = opt(ARGV[25])
     if durationMs ~= nil then expiresAt = now + durationMs end
     n.override = { mode = mode, reason = overrideReason, expiresAt = expiresAt, setAt = now }
-    n.decidedAt = now
+    n.decidedAt = decision_time(base)
     probes = {}
     dirty = true
     reason = mode
@@ -580,7 +583,7 @@ elseif op == 'reset' then
   n.lastStateChange = now
   n.override = false
   n.window = empty_window()
-  n.decidedAt = now
+  n.decidedAt = decision_time(base)
   probes = {}
   dirty = true
   reason = 'reset'
@@ -595,7 +598,7 @@ n.version = next_version(base.version)
 local from = status_of(base)
 local to = status_of(n)
 -- A status change made here, in the store of record, is a decision the fleet keeps.
-if from ~= to then n.decidedAt = now end
+if from ~= to then n.decidedAt = decision_time(base) end
 local fields = persist(n)
 if from ~= to then
   announce(fields, from, to, reason or 'set')
