@@ -31,5 +31,6 @@ export {
   type FallbackStatus,
   type ReconciledEvent,
   type ReconcileTrigger,
+  type StoreOperationEvent,
 } from './state-manager.js';
 export { callWithTieredFallback, type FallbackTier, type FallbackTiers } from './tiered-fallback.js';

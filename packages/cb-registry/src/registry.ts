@@ -4,6 +4,7 @@ import {
   assertKnownKeys,
   assertObject,
   assertOneOf,
+  type CallEvent,
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitOverride,
@@ -35,6 +36,7 @@ import {
   type ReconciledEvent,
   type ReconcileTrigger,
   STATE_MANAGER_OPTION_NAMES,
+  type StoreOperationEvent,
 } from './state-manager.js';
 
 /** What a breaker does with calls while Redis is unavailable. */
@@ -89,6 +91,20 @@ export interface CircuitBreakerRegistryOptions extends CircuitBreakerStateManage
    * @default 5000
    */
   readonly cleanupGraceMs?: number;
+  /**
+   * Where the registry logs what an operator should hear of: a warning for each change that reached
+   * only memory (the seed's "state stored in fallback only"), fallback entered and left,
+   * reconciliations. Nothing is logged without one.
+   * @default null
+   */
+  readonly logger?: RegistryLogger | null;
+}
+
+/** A logger the registry writes to; `console` fits, as do pino and winston instances. */
+export interface RegistryLogger {
+  info(message: string, details?: Record<string, unknown>): void;
+  warn(message: string, details?: Record<string, unknown>): void;
+  error(message: string, details?: Record<string, unknown>): void;
 }
 
 /** One circuit in {@link RegistryStatus}. */
@@ -120,7 +136,14 @@ export type RegistryEvent =
   | ({ readonly type: 'state_change' } & StateChangeEvent)
   | { readonly type: 'fallback_entered'; readonly reason: FallbackReason; readonly at: number }
   | { readonly type: 'recovered'; readonly fallbackDurationMs: number; readonly at: number }
-  | ({ readonly type: 'reconciled' } & ReconciledEvent);
+  | ({ readonly type: 'reconciled' } & ReconciledEvent)
+  /** A change was served by the warm mirror only; it is merged into Redis when Redis is back. */
+  | {
+      readonly type: 'fallback_write';
+      readonly name: string;
+      readonly operation: StoreOperationEvent['operation'];
+      readonly at: number;
+    };
 
 export type { ReconcileTrigger };
 
@@ -139,7 +162,7 @@ interface Entry {
 }
 
 /** The registry's own options, on top of the state manager's. */
-export const REGISTRY_OWN_OPTION_NAMES = ['closeRedisOnCleanup', 'cleanupGraceMs'] as const;
+export const REGISTRY_OWN_OPTION_NAMES = ['closeRedisOnCleanup', 'cleanupGraceMs', 'logger'] as const;
 const OPTION_NAMES = new Set<string>([...STATE_MANAGER_OPTION_NAMES, ...REGISTRY_OWN_OPTION_NAMES]);
 const CONFIG_OPTION_NAMES = [
   'callTimeoutMs',
@@ -201,6 +224,9 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   readonly #clock: Clock & TimerProvider;
   readonly #entries = new Map<string, Entry>();
   readonly #events = new Listeners<RegistryEvent>();
+  /** Listeners of every breaker's calls; breakers report to it only while it has any. */
+  readonly #callListeners = new Listeners<CallEvent>();
+  readonly #callRelays = new Map<string, Disposable>();
   readonly #subscriptions: Array<{ dispose(): void }> = [];
   /** Calls in flight, and who waits for them to reach zero. */
   #inFlight = 0;
@@ -231,9 +257,27 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     if (typeof manager === 'object' && manager !== null && manager.mode === 'idle') {
       manager.connect().catch(noop);
     }
-    const { closeRedisOnCleanup: _close, cleanupGraceMs: _grace, ...stateManagerOptions } = options;
+    const logger = options.logger ?? null;
+    if (
+      logger !== null &&
+      (typeof logger !== 'object' ||
+        typeof logger.info !== 'function' ||
+        typeof logger.warn !== 'function' ||
+        typeof logger.error !== 'function')
+    ) {
+      throw new TypeError('logger must have info, warn and error functions');
+    }
+    const {
+      closeRedisOnCleanup: _close,
+      cleanupGraceMs: _grace,
+      logger: _logger,
+      ...stateManagerOptions
+    } = options;
     this.stateManager = new CircuitBreakerStateManager({ ...stateManagerOptions, clock: this.#clock });
     this.#manager = manager;
+    if (logger !== null) {
+      this.#events.add((event) => logEvent(logger, event));
+    }
     const fromGlobal = (disposable: globalThis.Disposable) =>
       toDisposable(() => disposable[Symbol.dispose]());
     this.#subscriptions.push(
@@ -248,6 +292,16 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
         ),
       ),
       this.stateManager.onReconciled((event) => this.#events.emit({ type: 'reconciled', ...event })),
+      this.stateManager.onOperation((event) => {
+        if (event.memoryOnly) {
+          this.#events.emit({
+            type: 'fallback_write',
+            name: event.name,
+            operation: event.operation,
+            at: this.stateManager.clock.now(),
+          });
+        }
+      }),
     );
   }
 
@@ -308,6 +362,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     const subscription = breaker.onStateChange((event) =>
       this.#events.emit({ type: 'state_change', ...event }),
     );
+    if (this.#callListeners.size > 0) this.#relayCalls(name, breaker as CircuitBreaker<unknown>);
     this.#entries.set(name, {
       breaker: breaker as CircuitBreaker<unknown>,
       signature,
@@ -348,6 +403,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     if (entry === undefined) return false;
     this.#entries.delete(name);
     entry.subscription.dispose();
+    this.#callRelays.get(name)?.dispose();
+    this.#callRelays.delete(name);
     await entry.breaker.close();
     return true;
   }
@@ -454,9 +511,35 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     };
   }
 
-  /** Listens for registry-wide events: state changes, fallback entered, recovered, reconciled. */
+  /** Listens for registry-wide events: state changes, fallback entered, recovered, reconciled, fallback writes. */
   onEvent(listener: (event: RegistryEvent) => void): Disposable {
     return this.#events.add(listener);
+  }
+
+  /**
+   * Listens for every call of every breaker of this registry, present and future (the breakers'
+   * `onCall` events: success, failure, timeout, ignored, rejected, fallback, each with its duration).
+   * While nobody listens, breakers measure nothing for it.
+   */
+  onCall(listener: (event: CallEvent) => void): Disposable {
+    const subscription = this.#callListeners.add(listener);
+    if (this.#callListeners.size === 1) {
+      for (const [name, entry] of this.#entries) this.#relayCalls(name, entry.breaker);
+    }
+    return toDisposable(() => {
+      subscription.dispose();
+      if (this.#callListeners.size > 0) return;
+      for (const relay of this.#callRelays.values()) relay.dispose();
+      this.#callRelays.clear();
+    });
+  }
+
+  #relayCalls(name: string, breaker: CircuitBreaker<unknown>): void {
+    if (this.#callRelays.has(name)) return;
+    this.#callRelays.set(
+      name,
+      breaker.onCall((event) => this.#callListeners.emit(event)),
+    );
   }
 
   /** Runs `task` when `cleanup()` starts (helpers use it to stop their loops). */
@@ -528,4 +611,50 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.cleanup();
   }
+}
+
+/** What the registry tells its logger of each event. */
+function logEvent(logger: RegistryLogger, event: RegistryEvent): void {
+  switch (event.type) {
+    case 'fallback_write':
+      logger.warn(
+        `State of circuit "${event.name}" stored in fallback only (${event.operation}); merged when Redis is back`,
+        {
+          circuit: event.name,
+          operation: event.operation,
+        },
+      );
+      return;
+    case 'fallback_entered':
+      logger.warn(`Redis unavailable (${event.reason}): circuits run on the in-memory mirror`, {
+        reason: event.reason,
+      });
+      return;
+    case 'recovered':
+      logger.info(`Redis back after ${Math.round(event.fallbackDurationMs)} ms of fallback`, {
+        fallbackDurationMs: event.fallbackDurationMs,
+      });
+      return;
+    case 'reconciled': {
+      const details = {
+        trigger: event.trigger,
+        merged: event.merged,
+        conflicting: event.conflicting,
+        reseeded: event.reseeded,
+        failed: event.failed,
+        checked: event.checked,
+      };
+      if (event.failed > 0) logger.error(`Reconciliation left ${event.failed} circuit(s) pending`, details);
+      else if (event.merged > 0) logger.info(`Reconciled ${event.merged} circuit(s) into Redis`, details);
+      return;
+    }
+    case 'state_change':
+      return;
+    default:
+      assertNeverEvent(event);
+  }
+}
+
+function assertNeverEvent(event: never): never {
+  throw new Error(`unexpected registry event ${JSON.stringify(event)}`);
 }

@@ -14,6 +14,7 @@ import {
   ClosedError,
   type Disposable,
   isTombstone,
+  Listeners,
   type OverrideRequest,
   type RecordedOutcomes,
   type StoredCircuit,
@@ -81,6 +82,24 @@ export interface FallbackStatus {
   readonly mirroredStatesCount: number;
 }
 
+/** A store operation of the state manager, as {@link CircuitBreakerStateManager.onOperation} reports it. */
+export interface StoreOperationEvent {
+  /** The circuit. */
+  readonly name: string;
+  readonly operation: 'getState' | 'setState' | 'deleteState' | 'acquire' | 'record' | 'override' | 'reset';
+  /** Where it was served: Redis, or the warm mirror (Redis unavailable, or the operation failed there). */
+  readonly servedBy: 'redis' | 'memory';
+  /** Milliseconds the operation took, Redis attempt included. */
+  readonly durationMs: number;
+  /**
+   * A change that reached only memory: it stays pending until Redis is back (the seed's "state stored
+   * in fallback only"; what `state_persistence_failures_total` counts).
+   */
+  readonly memoryOnly: boolean;
+  /** Why Redis did not serve it, when it did not and was asked. */
+  readonly error?: unknown;
+}
+
 /** Options of {@link CircuitBreakerStateManager}, for rejecting unknown ones (the registry extends them). */
 export const STATE_MANAGER_OPTION_NAMES = [
   'redis',
@@ -137,6 +156,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #timers: Clock & TimerProvider;
   readonly #book = new CircuitBook();
   readonly #listeners = new ChangeListeners();
+  readonly #operationListeners = new Listeners<StoreOperationEvent>();
   readonly #reconciler: Reconciler;
   readonly #subscriptions: Array<{ dispose(): void }> = [];
   #closed = false;
@@ -264,29 +284,58 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    */
   async #route<T>(
     name: string,
+    operation: StoreOperationEvent['operation'],
     viaRedis: () => Promise<T>,
     viaMirror: () => Promise<T>,
     stateOf: (result: T) => StoredCircuit | undefined,
     changes: boolean,
   ): Promise<T> {
+    const timed = this.#operationListeners.size > 0;
+    const started = timed ? this.#elapsed() : 0;
+    let failure: unknown;
     if (this.redisAvailable) {
       try {
         const result = await this.#bounded(viaRedis());
         this.#take(name, stateOf(result));
+        if (timed) this.#reportOperation(name, operation, 'redis', started, false, undefined);
         return result;
       } catch (error) {
         if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
         // Input errors are the caller's, whichever store would have refused them.
         if (error instanceof TypeError || error instanceof RangeError) throw error;
-        if ((error as { name?: string })?.name === 'InvalidStateDataError') throw error;
         // Unknown outcome or unavailable: serve from memory; reconciliation settles the difference.
+        failure = error;
       }
     }
     const result = await viaMirror();
     const state = stateOf(result);
     if (state !== undefined) this.#handedOutFromMirror(name, state.version);
     if (changes) this.#markPending(name);
+    if (timed) this.#reportOperation(name, operation, 'memory', started, changes, failure);
     return result;
+  }
+
+  #elapsed(): number {
+    const timers = this.#timers;
+    return timers.monotonic === undefined ? timers.now() : timers.monotonic();
+  }
+
+  #reportOperation(
+    name: string,
+    operation: StoreOperationEvent['operation'],
+    servedBy: StoreOperationEvent['servedBy'],
+    started: number,
+    memoryOnly: boolean,
+    error: unknown,
+  ): void {
+    this.#operationListeners.emit({
+      name,
+      operation,
+      servedBy,
+      durationMs: Math.max(0, this.#elapsed() - started),
+      memoryOnly,
+      ...(error === undefined ? {} : { error }),
+    });
   }
 
   /** A copy Redis returned or pushed: the mirror takes it unless it holds unreconciled changes. */
@@ -387,6 +436,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     const stored = await this.#route(
       name,
+      'getState',
       async () => (await this.#redis.peek(name)) ?? (await this.#reseed(name)),
       () => this.#mirror.getState(name),
       (entry) => entry,
@@ -419,6 +469,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     let written = false;
     await this.#route(
       name,
+      'setState',
       async () => {
         const stored = await this.#redis.replaceState(name, data);
         written = true;
@@ -445,6 +496,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     const tombstone = await this.#route(
       name,
+      'deleteState',
       () => this.#redis.removeState(name),
       async () => {
         const existed = await this.#mirror.deleteState(name);
@@ -518,6 +570,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     return this.#route(
       name,
+      'acquire',
       async () => {
         const result = await this.#redis.acquire(name, policy, request);
         if (!isUnwritten(result.state) || (await this.#reseed(name)) === undefined) return result;
@@ -539,6 +592,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     return this.#route(
       name,
+      'record',
       () => this.#redis.record(name, outcomes, policy, jitter),
       () => this.#mirror.record(name, outcomes, policy, jitter),
       (data) => data,
@@ -555,6 +609,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     return this.#route(
       name,
+      'override',
       () => this.#redis.override(name, override, policy),
       () => this.#mirror.override(name, override, policy),
       (data) => data,
@@ -567,6 +622,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#assertOpen();
     return this.#route(
       name,
+      'reset',
       () => this.#redis.reset(name, policy),
       () => this.#mirror.reset(name, policy),
       (data) => data,
@@ -588,6 +644,14 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   /** Listens for finished reconciliations. */
   onReconciled(listener: (event: ReconciledEvent) => void): Disposable {
     return this.#reconciler.onReconciled(listener);
+  }
+
+  /**
+   * Listens for every store operation: where it was served, how long it took, and whether a change
+   * reached only memory. With no listener nothing is timed or built.
+   */
+  onOperation(listener: (event: StoreOperationEvent) => void): Disposable {
+    return this.#operationListeners.add(listener);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -627,6 +691,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     this.#reconciler.close();
     for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();
     this.#listeners.clear();
+    this.#operationListeners.clear();
     this.#book.clear();
     await this.#redis.close();
     await this.#mirror.close();
