@@ -3,7 +3,7 @@ import { CircuitBreakerRegistry } from '@xnai/cb-registry';
 import { type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ParsedFamily, parseExposition, valueOf } from './__tests__/exposition.js';
+import { type ParsedFamily, parseExposition, sampleValue } from './__tests__/exposition.js';
 import { createPrometheusMetrics } from './prometheus-metrics.js';
 
 const FAST = {
@@ -76,7 +76,7 @@ describe('Prometheus metrics of a registry on real Redis', () => {
 
       let families = await scrape(register);
       const state = (name: string, status: string) =>
-        valueOf(families, 'circuit_breaker_state', { name, state: status });
+        sampleValue(families, 'circuit_breaker_state', { name, state: status });
       expect(state('payments', 'open')).toBe(1);
       for (const other of ['closed', 'half_open', 'forced_open', 'forced_closed']) {
         expect(state('payments', other)).toBe(0);
@@ -93,7 +93,7 @@ describe('Prometheus metrics of a registry on real Redis', () => {
       }
 
       const calls = (name: string, outcome: string, reason?: string) =>
-        valueOf(families, 'circuit_breaker_calls_total', {
+        sampleValue(families, 'circuit_breaker_calls_total', {
           name,
           outcome,
           ...(reason === undefined ? {} : { reason }),
@@ -107,32 +107,42 @@ describe('Prometheus metrics of a registry on real Redis', () => {
       expect(calls('inventory', 'rejected', 'forced_open')).toBe(1);
 
       const transitions = (name: string, from: string, to: string, reason: string) =>
-        valueOf(families, 'circuit_breaker_transitions_total', { name, from, to, reason });
+        sampleValue(families, 'circuit_breaker_transitions_total', { name, from, to, reason });
       expect(transitions('payments', 'closed', 'open', 'failure_threshold')).toBe(1);
       expect(transitions('inventory', 'closed', 'forced_open', 'forced_open')).toBe(1);
       expect(transitions('shipping', 'closed', 'open', 'failure_threshold')).toBe(1);
 
       const duration = 'circuit_breaker_call_duration_seconds';
-      expect(valueOf(families, duration, { name: 'payments', outcome: 'success' }, `${duration}_count`)).toBe(
-        3,
-      );
-      expect(valueOf(families, duration, { name: 'payments', outcome: 'failure' }, `${duration}_count`)).toBe(
-        2,
-      );
+      expect(
+        sampleValue(families, duration, { name: 'payments', outcome: 'success' }, `${duration}_count`),
+      ).toBe(3);
+      expect(
+        sampleValue(families, duration, { name: 'payments', outcome: 'failure' }, `${duration}_count`),
+      ).toBe(2);
       // The timed-out call ran at least its 20 ms timeout: nothing in the buckets below it.
       expect(
-        valueOf(families, duration, { name: 'slow', outcome: 'timeout', le: '0.01' }, `${duration}_bucket`),
+        sampleValue(
+          families,
+          duration,
+          { name: 'slow', outcome: 'timeout', le: '0.01' },
+          `${duration}_bucket`,
+        ),
       ).toBe(0);
       expect(
-        valueOf(families, duration, { name: 'slow', outcome: 'timeout', le: '+Inf' }, `${duration}_bucket`),
+        sampleValue(
+          families,
+          duration,
+          { name: 'slow', outcome: 'timeout', le: '+Inf' },
+          `${duration}_bucket`,
+        ),
       ).toBe(1);
       expect(
-        valueOf(families, duration, { name: 'slow', outcome: 'timeout' }, `${duration}_sum`),
+        sampleValue(families, duration, { name: 'slow', outcome: 'timeout' }, `${duration}_sum`),
       ).toBeGreaterThanOrEqual(0.019);
 
       const storeOperation = 'circuit_breaker_store_operation_duration_seconds';
       expect(
-        valueOf(
+        sampleValue(
           families,
           storeOperation,
           { operation: 'record', served_by: 'redis' },
@@ -140,15 +150,15 @@ describe('Prometheus metrics of a registry on real Redis', () => {
         ),
       ).toBeGreaterThanOrEqual(2);
       const propagation = 'circuit_breaker_state_propagation_delay_seconds';
-      expect(valueOf(families, propagation, {}, `${propagation}_count`)).toBeGreaterThanOrEqual(1);
+      expect(sampleValue(families, propagation, {}, `${propagation}_count`)).toBeGreaterThanOrEqual(1);
       // Loopback: the fleet hears of a transition within a second (Redis time on both ends).
-      expect(valueOf(families, propagation, { le: '1' }, `${propagation}_bucket`)).toBe(
-        valueOf(families, propagation, {}, `${propagation}_count`),
+      expect(sampleValue(families, propagation, { le: '1' }, `${propagation}_bucket`)).toBe(
+        sampleValue(families, propagation, {}, `${propagation}_count`),
       );
-      expect(valueOf(families, 'circuit_breaker_store_mode', { mode: 'redis' })).toBe(1);
-      expect(valueOf(families, 'circuit_breaker_store_mode', { mode: 'memory' })).toBe(0);
-      expect(valueOf(families, 'redis_connected')).toBe(1);
-      expect(valueOf(families, 'fallback_states_active')).toBe(0);
+      expect(sampleValue(families, 'circuit_breaker_store_mode', { mode: 'redis' })).toBe(1);
+      expect(sampleValue(families, 'circuit_breaker_store_mode', { mode: 'memory' })).toBe(0);
+      expect(sampleValue(families, 'redis_connected')).toBe(1);
+      expect(sampleValue(families, 'fallback_states_active')).toBe(0);
       expect(families.get('state_persistence_failures_total')?.samples).toEqual([]);
 
       // The outage: Redis killed, a failure recorded in memory only.
@@ -157,15 +167,15 @@ describe('Prometheus metrics of a registry on real Redis', () => {
       await a.callWithCircuitBreaker('outage', boom).catch(() => undefined);
       await a.get('outage')?.flush();
       families = await scrape(register);
-      expect(valueOf(families, 'redis_connected')).toBe(0);
-      expect(valueOf(families, 'circuit_breaker_store_mode', { mode: 'memory' })).toBe(1);
-      expect(valueOf(families, 'circuit_breaker_store_mode', { mode: 'redis' })).toBe(0);
-      expect(valueOf(families, 'fallback_states_active')).toBe(1);
+      expect(sampleValue(families, 'redis_connected')).toBe(0);
+      expect(sampleValue(families, 'circuit_breaker_store_mode', { mode: 'memory' })).toBe(1);
+      expect(sampleValue(families, 'circuit_breaker_store_mode', { mode: 'redis' })).toBe(0);
+      expect(sampleValue(families, 'fallback_states_active')).toBe(1);
       expect(
-        valueOf(families, 'state_persistence_failures_total', { name: 'outage', operation: 'record' }),
+        sampleValue(families, 'state_persistence_failures_total', { name: 'outage', operation: 'record' }),
       ).toBe(1);
       expect(
-        valueOf(
+        sampleValue(
           families,
           storeOperation,
           { operation: 'record', served_by: 'memory' },
@@ -177,17 +187,18 @@ describe('Prometheus metrics of a registry on real Redis', () => {
       // Redis is back: reconciled, counted by result.
       await server.restart();
       await waitFor(
-        async () => valueOf(await scrape(register), 'fallback_states_active') === 0 && a.redis.isConnected,
+        async () =>
+          sampleValue(await scrape(register), 'fallback_states_active') === 0 && a.redis.isConnected,
         { timeoutMs: 10_000 },
       );
       families = await scrape(register);
-      expect(valueOf(families, 'redis_connected')).toBe(1);
+      expect(sampleValue(families, 'redis_connected')).toBe(1);
       const reconciliations = families
         .get('circuit_breaker_reconciliations_total')
         ?.samples.filter((sample) => sample.labels.result === 'success');
       expect(reconciliations?.reduce((sum, sample) => sum + sample.value, 0)).toBeGreaterThanOrEqual(1);
       expect(
-        valueOf(families, 'circuit_breaker_reconciled_circuits_total', { result: 'merged' }),
+        sampleValue(families, 'circuit_breaker_reconciled_circuits_total', { result: 'merged' }),
       ).toBeGreaterThanOrEqual(1);
     } finally {
       metrics.close();

@@ -2,7 +2,7 @@ import { createCircuitBreaker } from '@xnai/cb-core';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import promClient, { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseExposition, valueOf } from './__tests__/exposition.js';
+import { parseExposition, sampleValue } from './__tests__/exposition.js';
 import { METRIC_NAMES, RESILIENCE4J_NAMES } from './names.js';
 import { createPrometheusMetrics, type PrometheusMetrics } from './prometheus-metrics.js';
 
@@ -31,19 +31,23 @@ describe('PrometheusMetrics on single breakers', () => {
     await breaker.execute(boom);
     await breaker.execute(() => 'never');
     const families = parseExposition(await register.metrics());
-    expect(valueOf(families, 'circuit_breaker_calls_total', { name: 'local', outcome: 'success' })).toBe(1);
-    expect(valueOf(families, 'circuit_breaker_calls_total', { name: 'local', outcome: 'failure' })).toBe(1);
+    expect(sampleValue(families, 'circuit_breaker_calls_total', { name: 'local', outcome: 'success' })).toBe(
+      1,
+    );
+    expect(sampleValue(families, 'circuit_breaker_calls_total', { name: 'local', outcome: 'failure' })).toBe(
+      1,
+    );
     expect(
-      valueOf(families, 'circuit_breaker_calls_total', {
+      sampleValue(families, 'circuit_breaker_calls_total', {
         name: 'local',
         outcome: 'rejected',
         reason: 'open',
       }),
     ).toBe(1);
-    expect(valueOf(families, 'circuit_breaker_fallbacks_total', { name: 'local' })).toBe(2);
-    expect(valueOf(families, 'circuit_breaker_state', { name: 'local', state: 'open' })).toBe(1);
+    expect(sampleValue(families, 'circuit_breaker_fallbacks_total', { name: 'local' })).toBe(2);
+    expect(sampleValue(families, 'circuit_breaker_state', { name: 'local', state: 'open' })).toBe(1);
     expect(
-      valueOf(families, 'circuit_breaker_transitions_total', {
+      sampleValue(families, 'circuit_breaker_transitions_total', {
         name: 'local',
         from: 'closed',
         to: 'open',
@@ -53,8 +57,8 @@ describe('PrometheusMetrics on single breakers', () => {
     // The state gauge is read when scraped, not when an event arrives.
     await breaker.forceClosed();
     const later = parseExposition(await register.metrics());
-    expect(valueOf(later, 'circuit_breaker_state', { name: 'local', state: 'forced_closed' })).toBe(1);
-    expect(valueOf(later, 'circuit_breaker_state', { name: 'local', state: 'open' })).toBe(0);
+    expect(sampleValue(later, 'circuit_breaker_state', { name: 'local', state: 'forced_closed' })).toBe(1);
+    expect(sampleValue(later, 'circuit_breaker_state', { name: 'local', state: 'open' })).toBe(0);
   });
 
   it('puts the prefix before every name it registers', () => {
@@ -96,16 +100,18 @@ describe('PrometheusMetrics on single breakers', () => {
     await breaker.execute(() => Promise.reject(new Error('skip'))).catch(() => undefined);
     let families = parseExposition(await register.metrics());
     const calls = RESILIENCE4J_NAMES.calls;
-    expect(valueOf(families, calls, { name: 'backendA', kind: 'successful' }, `${calls}_count`)).toBe(3);
-    expect(valueOf(families, calls, { name: 'backendA', kind: 'failed' }, `${calls}_count`)).toBe(1);
-    expect(valueOf(families, calls, { name: 'backendA', kind: 'ignored' }, `${calls}_count`)).toBe(1);
-    expect(valueOf(families, RESILIENCE4J_NAMES.failureRate, { name: 'backendA' })).toBe(25);
-    expect(valueOf(families, RESILIENCE4J_NAMES.bufferedCalls, { name: 'backendA', kind: 'failed' })).toBe(1);
+    expect(sampleValue(families, calls, { name: 'backendA', kind: 'successful' }, `${calls}_count`)).toBe(3);
+    expect(sampleValue(families, calls, { name: 'backendA', kind: 'failed' }, `${calls}_count`)).toBe(1);
+    expect(sampleValue(families, calls, { name: 'backendA', kind: 'ignored' }, `${calls}_count`)).toBe(1);
+    expect(sampleValue(families, RESILIENCE4J_NAMES.failureRate, { name: 'backendA' })).toBe(25);
     expect(
-      valueOf(families, RESILIENCE4J_NAMES.bufferedCalls, { name: 'backendA', kind: 'successful' }),
+      sampleValue(families, RESILIENCE4J_NAMES.bufferedCalls, { name: 'backendA', kind: 'failed' }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, RESILIENCE4J_NAMES.bufferedCalls, { name: 'backendA', kind: 'successful' }),
     ).toBe(3);
     expect(
-      valueOf(families, RESILIENCE4J_NAMES.callsMax, { name: 'backendA', kind: 'successful' }),
+      sampleValue(families, RESILIENCE4J_NAMES.callsMax, { name: 'backendA', kind: 'successful' }),
     ).toBeGreaterThan(0);
     // A timeout is a failed call, as resilience4j counts it.
     await breaker
@@ -115,14 +121,14 @@ describe('PrometheusMetrics on single breakers', () => {
       .catch(() => undefined);
     await breaker.execute(boom).catch(() => undefined);
     families = parseExposition(await register.metrics());
-    expect(valueOf(families, calls, { name: 'backendA', kind: 'failed' }, `${calls}_count`)).toBe(3);
+    expect(sampleValue(families, calls, { name: 'backendA', kind: 'failed' }, `${calls}_count`)).toBe(3);
     expect(breaker.status).toBe('open');
     await breaker.execute(() => 'never').catch(() => undefined);
     families = parseExposition(await register.metrics());
     expect(
-      valueOf(families, RESILIENCE4J_NAMES.notPermitted, { name: 'backendA', kind: 'not_permitted' }),
+      sampleValue(families, RESILIENCE4J_NAMES.notPermitted, { name: 'backendA', kind: 'not_permitted' }),
     ).toBe(1);
-    expect(valueOf(families, RESILIENCE4J_NAMES.state, { name: 'backendA', state: 'open' })).toBe(1);
+    expect(sampleValue(families, RESILIENCE4J_NAMES.state, { name: 'backendA', state: 'open' })).toBe(1);
     await breaker.forceClosed();
     families = parseExposition(await register.metrics());
     const states = families
@@ -149,7 +155,9 @@ describe('PrometheusMetrics on single breakers', () => {
     register.resetMetrics();
     await breaker.execute(() => 'ok');
     const families = parseExposition(await register.metrics());
-    expect(valueOf(families, 'circuit_breaker_calls_total', { name: 'reset', outcome: 'success' })).toBe(1);
+    expect(sampleValue(families, 'circuit_breaker_calls_total', { name: 'reset', outcome: 'success' })).toBe(
+      1,
+    );
     register.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
     expect(await register.metrics()).toContain(
       'circuit_breaker_calls_total{name="reset",outcome="success"} 1',
@@ -165,8 +173,10 @@ describe('PrometheusMetrics on single breakers', () => {
     binding.dispose();
     await breaker.execute(() => 'ok');
     const families = parseExposition(await register.metrics());
-    expect(valueOf(families, 'circuit_breaker_calls_total', { name: 'gone', outcome: 'success' })).toBe(1);
-    expect(valueOf(families, 'circuit_breaker_state', { name: 'gone', state: 'closed' })).toBeUndefined();
+    expect(sampleValue(families, 'circuit_breaker_calls_total', { name: 'gone', outcome: 'success' })).toBe(
+      1,
+    );
+    expect(sampleValue(families, 'circuit_breaker_state', { name: 'gone', state: 'closed' })).toBeUndefined();
     metrics.close();
     metrics.close();
     expect(register.getMetricsAsArray()).toEqual([]);

@@ -128,7 +128,7 @@ function checkHistogram(family: ParsedFamily): void {
 }
 
 /** The value of the one sample of `family` (or of `name` inside a histogram) whose labels include `labels`. */
-export function valueOf(
+export function sampleValue(
   families: Map<string, ParsedFamily>,
   family: string,
   labels: Record<string, string> = {},
