@@ -3,6 +3,14 @@ export { type CreateCircuitBreakerRegistryOptions, createCircuitBreakerRegistry 
 export { CircuitAlreadyRegisteredError } from './errors/circuit-already-registered-error.js';
 export { CircuitNotRegisteredError } from './errors/circuit-not-registered-error.js';
 export { CircuitRegistryError, type CircuitRegistryErrorCode } from './errors/circuit-registry-error.js';
+export {
+  type HealthResult,
+  type LivenessBody,
+  liveness,
+  type ReadinessBody,
+  type ReadinessOptions,
+  readiness,
+} from './health.js';
 export type { Loop } from './loop.js';
 export { mergeOverrides, mergeStates, sameStateContent } from './merge.js';
 export { type FallbackAlert, type MonitorFallbackOptions, monitorFallback } from './monitor-fallback.js';
