@@ -41,6 +41,25 @@ const EXPECTED_ROWS = [
   'propagation.p50',
   'propagation.p99',
   'propagation.max',
+  ...['', '.after-gc'].flatMap((suffix) =>
+    [
+      'bare',
+      'plain',
+      'breaker-signal',
+      'registry',
+      'cockatiel',
+      'signal-plain',
+      'signal-registry',
+      'signal-registry-vs-plain',
+      'cockatiel-signal',
+      'timeout-plain',
+      'timeout-registry',
+      'cockatiel-timeout',
+      'events-one',
+    ].map((id) => `call.${id}${suffix}`),
+  ),
+  'call.timeout-inflight-5000',
+  ...['plain', 'registry', 'registry-signal', 'registry-timeout'].map((key) => `retained.${key}`),
   ...['count-10000', 'time-60s'].flatMap((window) =>
     [10_000, 100_000, 1_000_000].map((rate) => `flush.${window}.${rate}`),
   ),
@@ -80,6 +99,7 @@ describe('benchmark --quick', () => {
       '5 store',
       '6 propagation',
       '7 one sliding-window flush',
+      '8 call paths users take',
     ]) {
       expect(stdout).toContain(measurement);
     }

@@ -3,6 +3,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedis } from '@xnai/test-utils';
+import { measureCallPaths } from './call-paths.js';
 import { measureClosedMemory } from './closed-memory.js';
 import { measureClosedRedis } from './closed-redis.js';
 import { type BenchContext, createContext } from './context.js';
@@ -55,6 +56,7 @@ const MEASUREMENTS: ReadonlyArray<{
   readonly run: (context: BenchContext) => Promise<MeasurementResult>;
 }> = [
   { key: 'closedMemory', run: measureClosedMemory },
+  { key: 'callPaths', run: measureCallPaths },
   { key: 'openPath', run: measureOpenPath },
   { key: 'idleBreaker', run: measureIdleBreaker },
   { key: 'closedRedis', run: measureClosedRedis },

@@ -5,16 +5,23 @@ import { CallTimeoutError } from './errors/call-timeout-error.js';
 export type AbortHook = (reason: unknown) => void;
 
 /**
- * The calls in flight under one long-lived signal (a breaker-wide `signal`, such as a registry's
- * cleanup signal), however many breakers share it. The signal gets **one** abort listener for its
- * whole life; a call joins and leaves a `Set`, which costs the same whether one call or 5,000 are in
- * flight, and retains nothing once the call settled (unlike `AbortSignal.any`, whose bookkeeping
- * stays on the long-lived signal for every call combined with it).
+ * The calls in flight under one breaker-wide signal (a registry's cleanup signal, a service's
+ * shutdown signal), however many breakers share it. A call is counted from the moment it is asked
+ * until it settles, which costs an increment and a decrement; the signal gets **one** abort listener
+ * for its whole life. Only what must react to an abort at once joins the group's hook `Set`: a call
+ * waiting for the store, and a call under a timeout (which has an AbortController of its own
+ * anyway). Nothing stays on the long-lived signal per call, unlike `AbortSignal.any`, whose
+ * bookkeeping does (nodejs/node#55351).
+ *
+ * A registry waits on {@link whenIdle} to let its calls drain before it closes.
  */
-export class AbortGroup {
-  static readonly #groups = new WeakMap<AbortSignal, AbortGroup>();
+export class CallGroup {
+  static readonly #groups = new WeakMap<AbortSignal, CallGroup>();
+  /** The breaker-wide signal. */
   readonly signal: AbortSignal;
   readonly #hooks = new Set<AbortHook>();
+  #inFlight = 0;
+  #idle: Array<() => void> | null = null;
 
   private constructor(signal: AbortSignal) {
     this.signal = signal;
@@ -22,22 +29,36 @@ export class AbortGroup {
       'abort',
       () => {
         for (const hook of [...this.#hooks]) hook(signal.reason);
-        this.#hooks.clear();
       },
       { once: true },
     );
   }
 
   /** The group of `signal`, created (with its one listener) on first use. */
-  static of(signal: AbortSignal): AbortGroup {
-    let group = AbortGroup.#groups.get(signal);
+  static of(signal: AbortSignal): CallGroup {
+    let group = CallGroup.#groups.get(signal);
     if (group === undefined) {
-      group = new AbortGroup(signal);
-      AbortGroup.#groups.set(signal, group);
+      group = new CallGroup(signal);
+      CallGroup.#groups.set(signal, group);
     }
     return group;
   }
 
+  /** A call started. */
+  enter(): void {
+    this.#inFlight += 1;
+  }
+
+  /** A call settled. */
+  leave(): void {
+    this.#inFlight -= 1;
+    if (this.#inFlight > 0 || this.#idle === null) return;
+    const waiting = this.#idle;
+    this.#idle = null;
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Calls `hook` with the reason if the signal aborts before {@link delete}. */
   add(hook: AbortHook): void {
     this.#hooks.add(hook);
   }
@@ -46,11 +67,27 @@ export class AbortGroup {
     this.#hooks.delete(hook);
   }
 
-  /** Calls in flight in the group (for tests and diagnostics). */
+  /** Calls in flight in the group, across every breaker sharing the signal. */
   get size(): number {
+    return this.#inFlight;
+  }
+
+  /** Hooks registered now (calls waiting for the store or under a timeout); for tests. */
+  get hooks(): number {
     return this.#hooks.size;
   }
+
+  /** Resolves once no call is in flight in the group. */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      (this.#idle ??= []).push(resolve);
+    });
+  }
 }
+
+/** The signal every call gets when nothing can abort it. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /** How a guarded call ended. */
 export type GuardedEnd<T> =
@@ -60,71 +97,76 @@ export type GuardedEnd<T> =
   | { readonly kind: 'aborted'; readonly reason: unknown }
   | { readonly kind: 'timeout'; readonly error: CallTimeoutError };
 
-/** Where a call's aborts come from, and its timeout. */
-export interface CallGuards {
-  /** The call's own signal (the caller's `{ signal }`). */
-  readonly signal: AbortSignal | undefined;
-  /** The group of the breaker-wide signal. */
-  readonly group: AbortGroup | null;
-  readonly timeoutMs: number | null;
-  readonly timers: TimerProvider;
-  /** For the timeout error's message. */
-  readonly circuit: string;
-}
-
-/** The signal every call gets when nothing can abort it. */
-export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
-
 /**
- * What `fn` receives: the one signal that can abort it, handed on as it is, when nothing needs
- * combining (no timeout); a controller's signal when the call has a timeout (aborted by the timeout,
- * the call's own signal or the breaker-wide one). With both a call signal and a breaker-wide signal
- * and no timeout, `fn` gets the call's own signal, and an abort of the breaker-wide one settles the
- * call at once without reaching `fn`: combining them would cost every call an AbortController and a
- * listener, for an event (a shutdown) that happens once.
+ * A call under `callTimeoutMs`: `fn` gets a signal of its own, aborted by the timeout, by the call's
+ * signal or by the breaker-wide one, and the call settles at the first of those or `fn` settling.
+ * Whatever loses the race is dropped: the listener and the group hook are removed and the timer
+ * cleared, so nothing of the call outlives it. The call's signal gets one listener while `fn` runs
+ * (it is the call's own, so nothing accumulates on a long-lived signal).
  */
-function signalFor(guards: CallGuards, controller: AbortController | null): AbortSignal {
-  if (controller !== null) return controller.signal;
-  return guards.signal ?? guards.group?.signal ?? NEVER_ABORTED;
-}
-
-/**
- * One call of `fn` under its guards: settles at the first of `fn` settling, the call's signal
- * aborting, the breaker-wide signal aborting, or the timeout. Whatever loses the race is dropped:
- * listeners are removed and the timer cleared, so nothing of the call outlives it.
- */
-class GuardedCall<T> {
-  readonly #guards: CallGuards;
+export class TimedCall<T> {
+  readonly #controller = new AbortController();
+  readonly #signal: AbortSignal | undefined;
+  readonly #group: CallGroup | null;
+  readonly #timers: TimerProvider;
   readonly #resolve: (end: GuardedEnd<T>) => void;
-  #controller: AbortController | null = null;
   #timer: TimerHandle | null = null;
   #done = false;
-  readonly #onAbort: AbortHook;
-  readonly #onSignalAbort: () => void;
+  readonly #onAbort: AbortHook = (reason) => {
+    if (this.#finish({ kind: 'aborted', reason })) this.#controller.abort(reason);
+  };
+  readonly #onSignalAbort = (): void => this.#onAbort(this.#signal?.reason);
 
-  constructor(guards: CallGuards, resolve: (end: GuardedEnd<T>) => void) {
-    this.#guards = guards;
+  private constructor(
+    signal: AbortSignal | undefined,
+    group: CallGroup | null,
+    timers: TimerProvider,
+    resolve: (end: GuardedEnd<T>) => void,
+  ) {
+    this.#signal = signal;
+    this.#group = group;
+    this.#timers = timers;
     this.#resolve = resolve;
-    this.#onAbort = (reason) => this.#abort(reason);
-    this.#onSignalAbort = () => this.#abort(guards.signal?.reason);
   }
 
-  start(fn: (signal: AbortSignal) => T | PromiseLike<T>): void {
-    const guards = this.#guards;
-    if (guards.timeoutMs !== null) {
-      this.#controller = new AbortController();
-      const timeoutMs = guards.timeoutMs;
-      this.#timer = guards.timers.setTimeout(() => {
-        this.#timer = null;
-        const error = new CallTimeoutError(guards.circuit, timeoutMs);
-        if (this.#finish({ kind: 'timeout', error })) this.#controller?.abort(error);
-      }, timeoutMs);
+  /** Runs `fn` under a timeout of `timeoutMs` and tells how it ended. Never rejects. */
+  static run<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+    group: CallGroup | null,
+    timeoutMs: number,
+    timers: TimerProvider,
+    circuit: string,
+  ): Promise<GuardedEnd<Awaited<T>>> {
+    return new Promise((resolve) => {
+      new TimedCall<Awaited<T>>(signal, group, timers, resolve).#start(
+        fn as (signal: AbortSignal) => Awaited<T> | PromiseLike<Awaited<T>>,
+        timeoutMs,
+        circuit,
+      );
+    });
+  }
+
+  #start(fn: (signal: AbortSignal) => T | PromiseLike<T>, timeoutMs: number, circuit: string): void {
+    const signal = this.#signal;
+    if (signal?.aborted === true) {
+      this.#onAbort(signal.reason);
+      return;
     }
-    guards.signal?.addEventListener('abort', this.#onSignalAbort, { once: true });
-    guards.group?.add(this.#onAbort);
+    if (this.#group?.signal.aborted === true) {
+      this.#onAbort(this.#group.signal.reason);
+      return;
+    }
+    this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = null;
+      const error = new CallTimeoutError(circuit, timeoutMs);
+      if (this.#finish({ kind: 'timeout', error })) this.#controller.abort(error);
+    }, timeoutMs);
+    signal?.addEventListener('abort', this.#onSignalAbort, { once: true });
+    this.#group?.add(this.#onAbort);
     let result: T | PromiseLike<T>;
     try {
-      result = fn(signalFor(guards, this.#controller));
+      result = fn(this.#controller.signal);
     } catch (error) {
       this.#finish({ kind: 'error', error });
       return;
@@ -143,47 +185,16 @@ class GuardedCall<T> {
     );
   }
 
-  #abort(reason: unknown): void {
-    if (this.#finish({ kind: 'aborted', reason })) this.#controller?.abort(reason);
-  }
-
   #finish(end: GuardedEnd<T>): boolean {
     if (this.#done) return false;
     this.#done = true;
-    const guards = this.#guards;
-    if (this.#timer !== null) guards.timers.clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#timers.clearTimeout(this.#timer);
     this.#timer = null;
-    guards.signal?.removeEventListener('abort', this.#onSignalAbort);
-    guards.group?.delete(this.#onAbort);
+    this.#signal?.removeEventListener('abort', this.#onSignalAbort);
+    this.#group?.delete(this.#onAbort);
     this.#resolve(end);
     return true;
   }
-}
-
-/**
- * Runs `fn` under `guards` and tells how it ended; never rejects. An already-aborted signal ends the
- * call before `fn` runs.
- */
-export function runGuarded<T>(
-  fn: (signal: AbortSignal) => T | PromiseLike<T>,
-  guards: CallGuards,
-): Promise<GuardedEnd<Awaited<T>>> {
-  const aborted = abortedReason(guards);
-  if (aborted !== NOT_ABORTED) return Promise.resolve({ kind: 'aborted', reason: aborted });
-  return new Promise<GuardedEnd<Awaited<T>>>((resolve) => {
-    new GuardedCall<Awaited<T>>(guards, resolve).start(
-      fn as (signal: AbortSignal) => Awaited<T> | PromiseLike<Awaited<T>>,
-    );
-  });
-}
-
-const NOT_ABORTED = Symbol('not aborted');
-
-/** The reason of whichever of the call's signals already aborted, else a marker. */
-export function abortedReason(guards: Pick<CallGuards, 'signal' | 'group'>): unknown {
-  if (guards.signal?.aborted === true) return guards.signal.reason;
-  if (guards.group?.signal.aborted === true) return guards.group.signal.reason;
-  return NOT_ABORTED;
 }
 
 /** Thrown (internally) when a wait for the store was cut short by an abort. */
@@ -192,29 +203,34 @@ export class WaitAborted {
 }
 
 /**
- * Waits for `work` (a store round trip before the call may run) unless one of the call's signals
- * aborts first: then rejects at once with {@link WaitAborted}, and `work` goes on unobserved (its
- * outcome is the caller's to clean up, for instance a probe lease to release).
+ * Waits for `work` (a store round trip before the call may run) unless the call's signal or the
+ * breaker-wide one aborts first: then rejects at once with {@link WaitAborted}, and `work` goes on
+ * unobserved (its outcome is the caller's to clean up, for instance a probe lease to release). The
+ * call's signal gets a listener for the wait; the breaker-wide one a hook in its group.
  */
-export function waitOrAbort<T>(work: Promise<T>, guards: Pick<CallGuards, 'signal' | 'group'>): Promise<T> {
-  const aborted = abortedReason(guards);
-  if (aborted !== NOT_ABORTED) return Promise.reject(new WaitAborted(aborted));
-  if (guards.signal === undefined && guards.group === null) return work;
+export function waitOrAbort<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  group: CallGroup | null,
+): Promise<T> {
+  if (signal?.aborted === true) return Promise.reject(new WaitAborted(signal.reason));
+  if (group?.signal.aborted === true) return Promise.reject(new WaitAborted(group.signal.reason));
+  if (signal === undefined && group === null) return work;
   return new Promise<T>((resolve, reject) => {
     let done = false;
     const stop = (): boolean => {
       if (done) return false;
       done = true;
-      guards.signal?.removeEventListener('abort', onSignalAbort);
-      guards.group?.delete(onAbort);
+      signal?.removeEventListener('abort', onSignalAbort);
+      group?.delete(onAbort);
       return true;
     };
     const onAbort: AbortHook = (reason) => {
       if (stop()) reject(new WaitAborted(reason));
     };
-    const onSignalAbort = (): void => onAbort(guards.signal?.reason);
-    guards.signal?.addEventListener('abort', onSignalAbort, { once: true });
-    guards.group?.add(onAbort);
+    const onSignalAbort = (): void => onAbort(signal?.reason);
+    signal?.addEventListener('abort', onSignalAbort, { once: true });
+    group?.add(onAbort);
     work.then(
       (value) => {
         if (stop()) resolve(value);

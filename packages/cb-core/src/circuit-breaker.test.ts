@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ScriptedStore } from './__tests__/scripted-store.js';
+import { CallGroup } from './call-runner.js';
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -228,13 +229,15 @@ describe('CircuitBreaker', () => {
     await expect(breaker.execute(ok)).resolves.toBe('fallback');
   });
 
-  it('abandons every call in flight when its breaker-wide signal aborts, counting none of them', async () => {
+  it('hands its breaker-wide signal to fn, counts none of the calls that settle after it aborted and refuses new ones', async () => {
     const shutdown = new AbortController();
+    const ignored: unknown[] = [];
     const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, signal: shutdown.signal });
+    breaker.onIgnored((event) => ignored.push(event));
     await breaker.execute(ok);
     let received: AbortSignal | undefined;
     let failLater: (error: Error) => void = () => undefined;
-    const hanging = breaker.execute(
+    const inFlight = breaker.execute(
       (signal) =>
         new Promise<never>((_, reject) => {
           received = signal;
@@ -243,49 +246,83 @@ describe('CircuitBreaker', () => {
     );
     expect(received).toBe(shutdown.signal);
     shutdown.abort(new Error('shutting down'));
-    await expect(hanging).rejects.toThrow('shutting down');
     failLater(new Error('too late'));
+    await expect(inFlight).rejects.toThrow('too late');
     await settle();
     expect(breaker.stateData.failureCount).toBe(0);
+    expect(breaker.status).toBe('closed');
+    expect(ignored).toEqual([expect.objectContaining({ aborted: true, error: shutdown.signal.reason })]);
     await expect(breaker.execute(ok)).rejects.toThrow('shutting down');
   });
 
-  it('adds one abort listener per breaker-wide signal, however many breakers share it', async () => {
+  it('adds one abort listener per breaker-wide signal, however many breakers share it, and counts their calls in flight', async () => {
     const shutdown = new AbortController();
     const many = Array.from({ length: 50 }, (_, i) => make({ name: `shared-${i}`, signal: shutdown.signal }));
     expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
     for (const breaker of many) await breaker.execute(ok);
-    const calls = many.map((breaker) => breaker.execute(() => new Promise<never>(() => undefined)));
+    const group = CallGroup.of(shutdown.signal);
+    const resolvers: Array<() => void> = [];
+    const calls = many.map((breaker) =>
+      breaker.execute(() => new Promise<string>((resolve) => resolvers.push(() => resolve('late')))),
+    );
+    expect(group.size).toBe(50);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    let idle = false;
+    void group.whenIdle().then(() => {
+      idle = true;
+    });
     shutdown.abort(new Error('all at once'));
-    const results = await Promise.allSettled(calls);
-    expect(
-      results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'all at once'),
-    ).toBe(true);
+    await settle();
+    expect(idle).toBe(false);
+    for (const resolve of resolvers) resolve();
+    const results = await Promise.all(calls);
+    expect(results.every((result) => result === 'late')).toBe(true);
+    await settle();
+    expect(idle).toBe(true);
+    expect(group.size).toBe(0);
   });
 
-  it('abandons a half-open probe on the breaker-wide signal and frees its lease', async () => {
+  it('gives back the lease of a half-open probe that settles after the breaker-wide signal aborted', async () => {
     const shutdown = new AbortController();
     const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, signal: shutdown.signal });
     await failTimes(breaker, 1);
     await settle();
     vi.advanceTimersByTime(1_000);
-    const probe = breaker.execute(() => new Promise<never>(() => undefined));
+    const probe = breaker.execute(
+      (signal) =>
+        new Promise<never>((_, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    );
     await settle();
     expect(store.states.get('payments')?.probes).toHaveLength(1);
     shutdown.abort(new Error('shutting down'));
     await expect(probe).rejects.toThrow('shutting down');
     await settle();
-    expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [] });
+    expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [], successCount: 0 });
   });
 
-  it('combines a per-call signal with the breaker-wide one', async () => {
+  it('with both signals and no timeout, hands fn the call signal and counts nothing once either aborted', async () => {
     const shutdown = new AbortController();
-    const breaker = make({ signal: shutdown.signal });
+    const breaker = make({ failureThreshold: 1, signal: shutdown.signal });
     await breaker.execute(ok);
     const call = new AbortController();
-    const pending = breaker.execute(() => new Promise<never>(() => undefined), { signal: call.signal });
+    let received: AbortSignal | undefined;
+    let failLater: (error: Error) => void = () => undefined;
+    const pending = breaker.execute(
+      (signal) =>
+        new Promise<never>((_, reject) => {
+          received = signal;
+          failLater = reject;
+        }),
+      { signal: call.signal },
+    );
+    expect(received).toBe(call.signal);
     shutdown.abort(new Error('breaker-wide'));
-    await expect(pending).rejects.toThrow('breaker-wide');
+    failLater(new Error('boom'));
+    await expect(pending).rejects.toThrow('boom');
+    await settle();
+    expect(breaker.stateData.failureCount).toBe(0);
     await breaker.close();
   });
 
@@ -317,7 +354,7 @@ describe('CircuitBreaker', () => {
     expect(seen[1]).toBeInstanceOf(CircuitOpenError);
   });
 
-  it('abandons a call when the caller aborts: the reason is thrown, the outcome ignored, the probe freed', async () => {
+  it('counts nothing of a probe whose caller aborted: fn gets the call signal as it is, the lease is freed', async () => {
     const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
     await failTimes(breaker, 1);
     await settle();
@@ -327,19 +364,62 @@ describe('CircuitBreaker', () => {
     const call = breaker.execute(
       (signal) => {
         inner = signal;
-        return new Promise<never>(() => undefined);
+        return new Promise<never>((_, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
       },
       { signal: controller.signal },
     );
     await settle();
+    expect(inner).toBe(controller.signal);
     controller.abort(new Error('user went away'));
     await expect(call).rejects.toThrow('user went away');
-    expect(inner?.aborted).toBe(true);
     await settle();
     expect(store.states.get('payments')).toMatchObject({ state: 'half_open', probes: [], successCount: 0 });
     await expect(breaker.execute(ok, { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow(
       'already',
     );
+  });
+
+  it('after the caller aborted, neither counts the outcome fn still produced nor hands it to the fallback', async () => {
+    const fallbacks: unknown[] = [];
+    const breaker = make<string>({
+      failureThreshold: 1,
+      fallback: (error) => {
+        fallbacks.push(error);
+        return 'fallback';
+      },
+    });
+    await breaker.execute(ok);
+    const failing = new AbortController();
+    let failLater: (error: Error) => void = () => undefined;
+    const failed = breaker.execute(
+      () =>
+        new Promise<never>((_, reject) => {
+          failLater = reject;
+        }),
+      { signal: failing.signal },
+    );
+    failing.abort(new Error('client left'));
+    failLater(new Error('upstream broke meanwhile'));
+    await expect(failed).rejects.toThrow('upstream broke meanwhile');
+    const succeeding = new AbortController();
+    let succeedLater: (value: string) => void = () => undefined;
+    const succeeded = breaker.execute(
+      () =>
+        new Promise<string>((resolve) => {
+          succeedLater = resolve;
+        }),
+      { signal: succeeding.signal },
+    );
+    succeeding.abort(new Error('client left'));
+    succeedLater('late');
+    await expect(succeeded).resolves.toBe('late');
+    await settle();
+    expect(fallbacks).toEqual([]);
+    expect(breaker.status).toBe('closed');
+    expect(breaker.stateData.failureCount).toBe(0);
+    expect(getEventListeners(failing.signal, 'abort')).toHaveLength(0);
   });
 
   it('passes a caller signal through on a normal call', async () => {
@@ -697,7 +777,7 @@ describe('CircuitBreaker', () => {
     });
   });
 
-  describe('aborts settle a call at once, wherever it waits', () => {
+  describe('aborts settle a call at once wherever it waits for the store', () => {
     it('while the first load waits for a slow store', async () => {
       store.latencyMs = 10_000;
       const breaker = make();
@@ -818,9 +898,11 @@ describe('CircuitBreaker', () => {
       );
       await settle();
       expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+      expect(CallGroup.of(shutdown.signal).size).toBe(10_000);
       for (const resolve of resolvers) resolve();
       await Promise.all(calls);
       expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+      expect(CallGroup.of(shutdown.signal)).toMatchObject({ size: 0, hooks: 0 });
       expect(vi.getTimerCount()).toBe(0);
     });
   });

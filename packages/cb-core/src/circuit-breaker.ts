@@ -1,10 +1,9 @@
 import {
-  AbortGroup,
-  type CallGuards,
+  CallGroup,
   type GuardedEnd,
   isThenable,
   NEVER_ABORTED,
-  runGuarded,
+  TimedCall,
   WaitAborted,
   waitOrAbort,
 } from './call-runner.js';
@@ -104,11 +103,12 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    */
   readonly onStoreFailure?: StoreFailureMode;
   /**
-   * A signal for every call of this breaker (a service's shutdown, say). When it aborts, every call
-   * still in flight, and every call waiting for the store, settles at once with the signal's reason
-   * and counts for nothing. `fn` receives it when the call has no signal of its own and no timeout.
-   * However many breakers share it, the signal gets one listener, and a call costs a `Set` insert and
-   * delete (benchmark row `call.breaker-signal`).
+   * A signal for every call of this breaker (a service's shutdown, say). Once it aborts, new calls
+   * and calls waiting for the store settle at once with its reason, calls under `callTimeoutMs`
+   * settle at once, and calls whose `fn` is running count for nothing when they settle. `fn`
+   * receives it when the call has no signal of its own and no timeout. However many breakers share
+   * it, the signal gets one listener; a call costs an increment and a decrement of the in-flight
+   * count its {@link CallGroup} keeps (benchmark row `call.breaker-signal`).
    * @default null
    */
   readonly signal?: AbortSignal | null;
@@ -117,9 +117,10 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
 /** Options of one call. */
 export interface ExecuteOptions {
   /**
-   * Aborting it settles the call at once (while it runs, or while it waits for the store): the
-   * caller gets the abort reason and the outcome counts for nothing. Without a timeout, `fn`
-   * receives this signal as it is.
+   * The call's own signal (a request's, say). Aborted before `fn` runs or while the call waits for
+   * the store, it settles the call at once with its reason. Without a timeout, `fn` receives it as
+   * it is and the breaker adds no listener to it: `fn` honours it, and an outcome that arrives after
+   * it aborted counts for nothing. With `callTimeoutMs`, aborting it settles the call at once.
    */
   readonly signal?: AbortSignal;
 }
@@ -225,10 +226,10 @@ function withoutStack<E>(build: () => E): E {
  * without delaying the caller; pushed changes and a periodic refresh keep the view current.
  *
  * Every call goes one way (`execute`): admitted from the view (or the store, when it must be asked),
- * run under its guards (its own signal, the breaker-wide signal, the timeout — only those it has),
+ * run (under a timeout when it has one; its signals handed to `fn`, never combined),
  * classified, recorded, reported to per-call listeners, and handed to the fallback when it failed or
- * was rejected. A call with nothing to time and nothing to guard takes the same steps without a
- * promise of its own.
+ * was rejected. A call on a loaded, closed circuit with nothing to time takes the same steps without
+ * a promise of its own.
  *
  * @example
  * ```ts
@@ -253,7 +254,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** No call timeout and no slow-call measurement: calls need neither a timer nor a clock read. */
   readonly #untimed: boolean;
   /** The calls in flight under the breaker-wide signal, shared with every breaker on that signal. */
-  readonly #group: AbortGroup | null;
+  readonly #group: CallGroup | null;
   readonly #view: CircuitView;
   #recorder: OutcomeRecorder | null = null;
   /** Hot-path calls left before the next backstop clock check; -1: never (a local store). */
@@ -323,7 +324,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
-    this.#group = signal === null ? null : AbortGroup.of(signal);
+    this.#group = signal === null ? null : CallGroup.of(signal);
     this.#view = new CircuitView(this.name, store, this.policy, clock, this.#storeClock, refreshIntervalMs);
   }
 
@@ -346,9 +347,16 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
    * Runs `fn` through the breaker. `fn` receives an AbortSignal: the call's own (`options.signal`),
    * else the breaker-wide one, else one that never aborts; with `callTimeoutMs`, one aborted by the
    * timeout or by either of those.
+   *
+   * A call whose signal aborted before it ran, or while it waited for the store, settles at once with
+   * the abort reason. Once `fn` runs, its signal is `fn`'s to honour (as `fetch` does): the breaker
+   * adds no listener to it, and the call settles when `fn` does; an outcome that arrives after either
+   * signal aborted counts for nothing (an `ignored` event with `aborted: true`), is not handed to the
+   * fallback, and the caller gets what `fn` produced. With `callTimeoutMs`, an abort settles the call
+   * at once with the reason.
    * @throws {CircuitOpenError} the call was not admitted (unless a fallback is set).
    * @throws {CallTimeoutError} the call exceeded `callTimeoutMs` (unless a fallback is set).
-   * @throws the abort reason, when a signal aborted the call.
+   * @throws the abort reason, when a signal aborted the call before `fn` ran or under a timeout.
    * @throws whatever `fn` threw, when it is not handled by the fallback.
    */
   execute<T>(
@@ -356,10 +364,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     options?: ExecuteOptions,
   ): Promise<Awaited<T> | TFallback> {
     const view = this.#view;
-    // The common case: a loaded, closed circuit, nothing to time, no call signal. Same steps as the
-    // general path, without a promise of its own: `fn` gets the breaker-wide signal (or one that
-    // never aborts) as it is.
-    if (options?.signal === undefined && this.#untimed && view.loaded && !this.#closed) {
+    const signal = options?.signal;
+    // The common case: a loaded, closed circuit with nothing to time. Same steps as the general
+    // path, without a promise of its own: `fn` gets the one signal that can abort it, as it is.
+    if (this.#untimed && view.loaded && !this.#closed) {
       const data = view.data;
       if (data.state === 'closed' && data.override === null) {
         // The backstop refresh reads the clock, which costs more than the rest of this path: on a
@@ -373,14 +381,16 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
           this.#clockCheckCountdown = countdown - 1;
         }
         const group = this.#group;
-        if (group === null || !group.signal.aborted) return this.#closedCall(fn, group);
+        if ((signal === undefined || !signal.aborted) && (group === null || !group.signal.aborted)) {
+          return this.#closedCall(fn, signal, group);
+        }
       }
     }
-    return this.#execute(fn, options?.signal, true);
+    return this.#execute(fn, signal, true);
   }
 
   /**
-   * Runs `fn` under the breaker's guards (signals, timeout) without asking the breaker: the call is
+   * Runs `fn` under the breaker's signals and timeout without asking the breaker: the call is
    * always admitted and its outcome is not counted (it is still reported to per-call listeners).
    * What a registry does with a `fail-open` circuit while its store is unavailable.
    */
@@ -391,63 +401,44 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     return this.#execute(fn, options?.signal, false);
   }
 
-  /** A call on a loaded, closed, untimed circuit without a signal of its own. */
+  /** A call on a loaded, closed, untimed circuit whose signals have not aborted. */
   #closedCall<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    group: AbortGroup | null,
+    signal: AbortSignal | undefined,
+    group: CallGroup | null,
   ): Promise<Awaited<T> | TFallback> {
-    const calls = this.#calls;
-    const started = calls === null ? 0 : this.#elapsed();
+    const started = this.#calls === null ? 0 : this.#elapsed();
     let result: T | PromiseLike<T>;
     try {
-      result = fn(group?.signal ?? NEVER_ABORTED);
+      result = fn(signal ?? group?.signal ?? NEVER_ABORTED);
     } catch (error) {
-      return this.#finishError(error, null, true, started, false);
+      return this.#settleError(error, null, true, started, false, signal);
     }
-    if (!isThenable(result))
-      return Promise.resolve(this.#finishValue(result as Awaited<T>, null, true, started, false));
-    if (group !== null) return this.#abandonable(result, group, started);
-    return Promise.resolve(result).then(
-      (value) => this.#finishValue(value, null, true, started, false),
-      (error: unknown) => this.#finishError(error, null, true, started, false),
-    );
-  }
-
-  /** A closed-path call the breaker-wide signal can abandon; once abandoned its outcome is dropped. */
-  #abandonable<T>(
-    result: PromiseLike<T>,
-    group: AbortGroup,
-    started: number,
-  ): Promise<Awaited<T> | TFallback> {
-    return new Promise<Awaited<T> | TFallback>((resolve, reject) => {
-      let done = false;
-      const abandon = (reason: unknown): void => {
-        if (done) return;
-        done = true;
-        this.#emitIgnored(started, false, true, reason);
-        reject(reason);
-      };
-      group.add(abandon);
-      Promise.resolve(result).then(
-        (value) => {
-          if (done) return;
-          done = true;
-          group.delete(abandon);
-          resolve(this.#finishValue(value as Awaited<T>, null, true, started, false));
-        },
-        (error: unknown) => {
-          if (done) return;
-          done = true;
-          group.delete(abandon);
-          this.#finishError(error, null, true, started, false).then(resolve, reject);
-        },
+    if (!isThenable(result)) {
+      return Promise.resolve(this.#settleValue(result as Awaited<T>, null, true, started, false, signal));
+    }
+    if (group === null) {
+      return Promise.resolve(result).then(
+        (value) => this.#settleValue(value, null, true, started, false, signal),
+        (error: unknown) => this.#settleError(error, null, true, started, false, signal),
       );
-    });
+    }
+    group.enter();
+    return Promise.resolve(result).then(
+      (value) => {
+        group.leave();
+        return this.#settleValue(value, null, true, started, false, signal);
+      },
+      (error: unknown) => {
+        group.leave();
+        return this.#settleError(error, null, true, started, false, signal);
+      },
+    );
   }
 
   /**
    * Every other call: waits (abortably) for the first load, decides admission from the view or the
-   * store, then runs `fn` under its guards.
+   * store, then runs `fn`, under a timeout when the breaker has one.
    */
   async #execute<T>(
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
@@ -455,19 +446,29 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     admit: boolean,
   ): Promise<Awaited<T> | TFallback> {
     if (this.#closed) throw new ClosedError(`Circuit breaker "${this.name}"`);
+    const group = this.#group;
+    group?.enter();
+    try {
+      return await this.#admitAndRun(fn, signal, admit, group);
+    } finally {
+      group?.leave();
+    }
+  }
+
+  async #admitAndRun<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+    admit: boolean,
+    group: CallGroup | null,
+  ): Promise<Awaited<T> | TFallback> {
     const asked = this.#calls === null ? 0 : this.#elapsed();
-    const guards: CallGuards = {
-      signal,
-      group: this.#group,
-      timeoutMs: this.#callTimeoutMs,
-      timers: this.#clock,
-      circuit: this.name,
-    };
     const view = this.#view;
     let counted = admit;
     let probe: ProbeTicket | null = null;
     try {
-      if (!view.loaded) await waitOrAbort(view.load(), guards);
+      if (!view.loaded) await waitOrAbort(view.load(), signal, group);
+      else if (signal?.aborted === true) throw new WaitAborted(signal.reason);
+      else if (group?.signal.aborted === true) throw new WaitAborted(group.signal.reason);
       if (admit) {
         const local = this.#clock.now();
         view.checkBackstop(local);
@@ -482,7 +483,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
           return this.#reject('open', boundedOpenUntil(data, this.policy.maxOpenTimeoutMs, now), asked);
         } else if (data.state !== 'closed' || data.override !== null) {
           // Time to probe (or an override just lapsed): the one path that asks the store first.
-          const admission = await this.#acquire(guards, asked);
+          const admission = await this.#acquire(signal, group, asked);
           if (admission === 'fail-open') counted = false;
           else if (admission !== null && 'rejected' in admission) return admission.rejected;
           else probe = admission;
@@ -495,15 +496,25 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       }
       throw error;
     }
-    const started = this.#calls === null && this.policy.slowCallDurationMs === null ? 0 : this.#elapsed();
-    const end = await runGuarded(fn, guards);
-    const slow =
-      this.policy.slowCallDurationMs !== null && this.#elapsed() - started >= this.policy.slowCallDurationMs;
+    const slowMs = this.policy.slowCallDurationMs;
+    const started = this.#calls === null && slowMs === null ? 0 : this.#elapsed();
+    const timeoutMs = this.#callTimeoutMs;
+    let end: GuardedEnd<Awaited<T>>;
+    if (timeoutMs === null) {
+      try {
+        end = { kind: 'value', value: await fn(signal ?? group?.signal ?? NEVER_ABORTED) };
+      } catch (error) {
+        end = { kind: 'error', error };
+      }
+    } else {
+      end = await TimedCall.run(fn, signal, group, timeoutMs, this.#clock, this.name);
+    }
+    const slow = slowMs !== null && this.#elapsed() - started >= slowMs;
     switch (end.kind) {
       case 'value':
-        return this.#finishValue(end.value, probe, counted, started, slow);
+        return this.#settleValue(end.value, probe, counted, started, slow, signal);
       case 'error':
-        return this.#finishError(end.error, probe, counted, started, slow);
+        return this.#settleError(end.error, probe, counted, started, slow, signal);
       case 'timeout':
         if (counted) this.#record('failure', probe, slow);
         if (this.#calls !== null) {
@@ -525,13 +536,22 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
   }
 
+  /** The reason of the call's signal or the breaker-wide one when either aborted, else a marker. */
+  #abortReason(signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted === true) return signal.reason;
+    const group = this.#group;
+    if (group !== null && group.signal.aborted) return group.signal.reason;
+    return NOT_ABORTED;
+  }
+
   /**
    * Asks the store to admit the call. Resolves with the probe ticket (or `null`: admitted
    * uncounted), `'fail-open'`, or a rejection to return. An abort while the store answers settles
    * the call at once; a probe lease granted after that is released.
    */
   async #acquire(
-    guards: CallGuards,
+    signal: AbortSignal | undefined,
+    group: CallGroup | null,
     asked: number,
   ): Promise<ProbeTicket | null | 'fail-open' | { rejected: Promise<TFallback> }> {
     const request = this.#store.acquire(this.name, this.policy, {
@@ -539,7 +559,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       jitter: this.#jitter(),
     });
     try {
-      const result = await waitOrAbort(request, guards);
+      const result = await waitOrAbort(request, signal, group);
       this.#view.applyConfirmed(result.state, null);
       const admission = result.admission;
       if (!admission.allowed) return { rejected: this.#reject(admission.reason, admission.retryAt, asked) };
@@ -579,7 +599,20 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
   }
 
-  #finishValue<V>(value: V, probe: ProbeTicket | null, counted: boolean, started: number, slow: boolean): V {
+  /** `fn` returned `value`: classified, recorded and reported, unless a signal aborted meanwhile. */
+  #settleValue<V>(
+    value: V,
+    probe: ProbeTicket | null,
+    counted: boolean,
+    started: number,
+    slow: boolean,
+    signal: AbortSignal | undefined,
+  ): V {
+    const aborted = this.#abortReason(signal);
+    if (aborted !== NOT_ABORTED) {
+      this.#settleAborted(probe, counted, started, aborted);
+      return value;
+    }
     const kind = this.#classify(this.#classifyResult, value);
     if (counted) this.#record(kind, probe, slow);
     if (this.#calls !== null) {
@@ -608,13 +641,20 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     return value;
   }
 
-  #finishError(
+  /** `fn` threw `error`: classified, recorded, reported and handed to the fallback, unless a signal aborted meanwhile. */
+  #settleError(
     error: unknown,
     probe: ProbeTicket | null,
     counted: boolean,
     started: number,
     slow: boolean,
+    signal: AbortSignal | undefined,
   ): Promise<TFallback> {
+    const aborted = this.#abortReason(signal);
+    if (aborted !== NOT_ABORTED) {
+      this.#settleAborted(probe, counted, started, aborted);
+      return Promise.reject(error);
+    }
     const kind = this.#classify(this.#classifyError, error);
     if (counted) this.#record(kind, probe, slow);
     if (this.#calls !== null) {
@@ -637,6 +677,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     return kind === 'failure' ? this.#fail(error, started) : Promise.reject(error);
   }
 
+  /** An outcome that arrived after a signal aborted: it counts for nothing (a probe's lease is given back). */
+  #settleAborted(probe: ProbeTicket | null, counted: boolean, started: number, reason: unknown): void {
+    if (counted && probe !== null) this.#record('ignored', probe, false);
+    this.#emitIgnored(started, probe !== null, true, reason);
+  }
+
   #classify(classifier: (input: unknown) => OutcomeKind, input: unknown): OutcomeKind {
     if (classifier === classifyAsSuccess) return 'success';
     if (classifier === classifyAsFailure) return 'failure';
@@ -650,6 +696,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   /** Hands an outcome to the recorder (created on the first outcome that writes). */
   #record(kind: OutcomeKind, probe: ProbeTicket | null, slow: boolean): void {
+    // A call that settles after close() began (a registry closing after its grace period) is dropped.
+    if (this.#closed) return;
     if (this.#recorder === null) {
       if (!OutcomeRecorder.writes(kind, probe, this.#view, this.policy)) return;
       this.#recorder = new OutcomeRecorder(
@@ -876,6 +924,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 function assertNeverEnd(end: never): never {
   throw new Error(`unexpected call end ${String((end as GuardedEnd<unknown>).kind)}`);
 }
+
+const NOT_ABORTED = Symbol('not aborted');
 
 /** On a shared store, the hot path checks the backstop refresh's clock once per this many calls. */
 const CLOCK_CHECK_EVERY = 15;

@@ -1,3 +1,4 @@
+export { CallGroup } from './call-runner.js';
 export { ChangeListeners } from './change-listeners.js';
 export {
   type CallEvent,

@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 async function start(
-  options: { logger?: Parameters<typeof logged>[0] } = {},
+  options: { logger?: ReturnType<typeof logged> } = {},
 ): Promise<CircuitBreakerRegistry> {
   const manager = new RedisConnectionManager({ url: server.url, ...FAST });
   await manager.connect();

@@ -125,18 +125,37 @@ describe('registration', () => {
     expect(status.fallbackStatus.fallbackStates).toContain('guarded');
   });
 
-  it('settles calls in flight on cleanup, aborting those that outlive the grace period', async () => {
+  it('lets calls in flight settle on cleanup, then aborts the signal fn was handed and never waits on an fn that ignores it', async () => {
     registry = await offlineRegistry({ cleanupGraceMs: 50 });
-    registry.registerCircuitBreaker('slow');
+    registry.registerCircuitBreaker('slow', { failureThreshold: 1 });
     const quick = registry.callWithCircuitBreaker(
       'slow',
       () => new Promise((resolve) => setTimeout(resolve, 10, 'done')),
     );
-    const never = registry.callWithCircuitBreaker('slow', () => new Promise(() => undefined));
-    expect(registry.inFlightCalls).toBe(2);
+    const honours = registry.callWithCircuitBreaker(
+      'slow',
+      (signal) =>
+        new Promise((_, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    );
+    let finishLater: (error: Error) => void = () => undefined;
+    const ignores = registry.callWithCircuitBreaker(
+      'slow',
+      () =>
+        new Promise((_, reject) => {
+          finishLater = reject;
+        }),
+    );
+    expect(registry.inFlightCalls).toBe(3);
+    const started = performance.now();
     await registry.cleanup();
+    expect(performance.now() - started).toBeLessThan(2_000);
     expect(await quick).toBe('done');
-    await expect(never).rejects.toSatisfy(ClosedError.isInstance);
+    await expect(honours).rejects.toSatisfy(ClosedError.isInstance);
+    expect(registry.inFlightCalls).toBe(1);
+    finishLater(new Error('upstream failed after cleanup'));
+    await expect(ignores).rejects.toThrow('upstream failed after cleanup');
     expect(registry.inFlightCalls).toBe(0);
     await expect(registry.callWithCircuitBreaker('slow', () => 1)).rejects.toSatisfy(ClosedError.isInstance);
   });

@@ -5,6 +5,7 @@ import {
   assertObject,
   assertOneOf,
   type CallEvent,
+  CallGroup,
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitOverride,
@@ -87,7 +88,9 @@ export interface CircuitBreakerRegistryOptions extends CircuitBreakerStateManage
    */
   readonly closeRedisOnCleanup?: boolean;
   /**
-   * How long `cleanup()` waits for calls in flight to settle before it aborts them.
+   * How long `cleanup()` waits for calls in flight to settle before it aborts the signal their `fn`
+   * received. `cleanup()` does not wait longer for an `fn` that ignores the signal: its outcome,
+   * whenever it comes, counts for nothing.
    * @default 5000
    */
   readonly cleanupGraceMs?: number;
@@ -228,14 +231,10 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   readonly #callListeners = new Listeners<CallEvent>();
   readonly #callRelays = new Map<string, Disposable>();
   readonly #subscriptions: Array<{ dispose(): void }> = [];
-  /** Calls in flight, and who waits for them to reach zero. */
-  #inFlight = 0;
-  #drained: (() => void) | null = null;
-  readonly #settled = (): void => {
-    this.#inFlight -= 1;
-    if (this.#inFlight === 0 && this.#drained !== null) this.#drained();
-  };
+  /** Every breaker's signal: `cleanup()` aborts it once its grace period is over. */
   readonly #abort = new AbortController();
+  /** The calls in flight through every breaker of the registry (counted by the breakers). */
+  readonly #calls = CallGroup.of(this.#abort.signal);
   readonly #cleanupTasks = new Set<() => void>();
   readonly #closeRedisOnCleanup: boolean;
   readonly #cleanupGraceMs: number;
@@ -354,8 +353,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       ...(fallback == null ? {} : { fallback }),
       // The state manager never fails: it falls back to memory. Kept for a closed registry.
       onStoreFailure: outagePolicy === 'fail-closed' ? 'fail-closed' : 'fail-open',
-      // cleanup() abandons the calls still in flight after its grace period through this one signal:
-      // one listener for the whole registry, and a Set insert and delete per call (benchmark row
+      // cleanup() waits on the calls in flight under this one signal and aborts it after its grace
+      // period: one listener for the whole registry, an in-flight count per call (benchmark row
       // `call.registry`), never a listener or an AbortSignal.any per call.
       signal: this.#abort.signal,
     });
@@ -435,10 +434,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const call = this.#dispatch(entry, fn, options.signal) as Promise<Awaited<T> | TFallback>;
-    this.#inFlight += 1;
-    call.then(this.#settled, this.#settled);
-    return call;
+    return this.#dispatch(entry, fn, options.signal) as Promise<Awaited<T> | TFallback>;
   }
 
   #dispatch<T>(
@@ -456,8 +452,16 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       const error = new StoreUnavailableError(
         `Circuit "${entry.breaker.name}" is fail-closed and Redis is unavailable`,
       );
-      if (entry.fallback !== null) return Promise.resolve().then(() => entry.fallback?.(error));
-      return Promise.reject(error);
+      if (entry.fallback === null) return Promise.reject(error);
+      // Not a breaker call, but a call in flight all the same: cleanup() lets it settle.
+      const calls = this.#calls;
+      calls.enter();
+      const served = Promise.resolve().then(() => entry.fallback?.(error));
+      served.then(
+        () => calls.leave(),
+        () => calls.leave(),
+      );
+      return served;
     }
     return signal === undefined ? entry.breaker.execute(fn) : entry.breaker.execute(fn, { signal });
   }
@@ -554,7 +558,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
 
   /** Calls currently running through the registry. */
   get inFlightCalls(): number {
-    return this.#inFlight;
+    return this.#calls.size;
   }
 
   /** `true` once `cleanup()` was called. */
@@ -563,8 +567,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   }
 
   /**
-   * The seed's `cleanup()`: stops taking calls, lets calls in flight settle (aborting them after
-   * `cleanupGraceMs`), stops helper loops, expires old in-memory states, closes every breaker and
+   * The seed's `cleanup()`: stops taking calls, lets calls in flight settle (for up to
+   * `cleanupGraceMs`, then aborts their signal and goes on), stops helper loops, expires old in-memory states, closes every breaker and
    * the state manager, and disconnects Redis (unless `closeRedisOnCleanup` is false). Idempotent;
    * afterwards nothing of the registry keeps the process alive.
    */
@@ -582,23 +586,18 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       }
     }
     this.#cleanupTasks.clear();
-    if (this.#inFlight > 0) {
-      const drained = new Promise<void>((resolve) => {
-        this.#drained = resolve;
-      });
+    if (this.#calls.size > 0) {
       let timer: unknown;
       const grace = new Promise<void>((resolve) => {
         timer = this.#clock.setTimeout(resolve, this.#cleanupGraceMs);
       });
-      await Promise.race([drained, grace]);
+      await Promise.race([this.#calls.whenIdle(), grace]);
       this.#clock.clearTimeout(timer);
-      if (this.#inFlight > 0) {
-        // Every breaker runs on this signal: aborting it rejects each call still in flight at once.
-        this.#abort.abort(new ClosedError('CircuitBreakerRegistry'));
-        await drained;
-      }
-      this.#drained = null;
     }
+    // Calls still waiting for the store, or under a timeout, settle at once with a ClosedError; a
+    // running `fn` was handed this signal (unless its call had its own) and its outcome, whenever it
+    // comes, counts for nothing. cleanup() does not wait for an `fn` that ignores its signal.
+    this.#abort.abort(new ClosedError('CircuitBreakerRegistry'));
     this.stateManager.cleanupExpiredStates();
     for (const entry of this.#entries.values()) entry.subscription.dispose();
     await Promise.all([...this.#entries.values()].map((entry) => entry.breaker.close()));
