@@ -1,0 +1,1 @@
+export { CliError, type CliIo, EXIT_CODES, parseDuration, runCli, USAGE } from './run-cli.js';
