@@ -108,7 +108,7 @@ function parseArguments(argv: readonly string[], env: CliIo['env']): Parsed {
     create: false,
     help: false,
   };
-  const valueOf = (index: number, option: string): string => {
+  const optionValue = (index: number, option: string): string => {
     const value = argv[index + 1];
     if (value === undefined) throw new CliError(EXIT_CODES.usage, `${option} needs a value`);
     return value;
@@ -117,23 +117,23 @@ function parseArguments(argv: readonly string[], env: CliIo['env']): Parsed {
     const argument = argv[index] as string;
     switch (argument) {
       case '--url':
-        parsed.url = valueOf(index, argument);
+        parsed.url = optionValue(index, argument);
         index += 1;
         break;
       case '--prefix':
-        parsed.prefix = valueOf(index, argument);
+        parsed.prefix = optionValue(index, argument);
         index += 1;
         break;
       case '--timeout':
-        parsed.timeoutMs = parseDuration(valueOf(index, argument), '--timeout');
+        parsed.timeoutMs = parseDuration(optionValue(index, argument), '--timeout');
         index += 1;
         break;
       case '--reason':
-        parsed.reason = valueOf(index, argument);
+        parsed.reason = optionValue(index, argument);
         index += 1;
         break;
       case '--duration':
-        parsed.durationMs = parseDuration(valueOf(index, argument), '--duration');
+        parsed.durationMs = parseDuration(optionValue(index, argument), '--duration');
         index += 1;
         break;
       case '--json':
