@@ -59,6 +59,11 @@ const EXPECTED_ROWS = [
     ].map((id) => `call.${id}${suffix}`),
   ),
   'call.timeout-inflight-5000',
+  'metrics.none',
+  'metrics.listener',
+  'metrics.prometheus',
+  'metrics.opentelemetry',
+  'metrics.prometheus-above-listener',
   ...['plain', 'registry', 'registry-signal', 'registry-timeout'].map((key) => `retained.${key}`),
   ...['count-10000', 'time-60s'].flatMap((window) =>
     [10_000, 100_000, 1_000_000].map((rate) => `flush.${window}.${rate}`),
@@ -100,6 +105,7 @@ describe('benchmark --quick', () => {
       '6 propagation',
       '7 one sliding-window flush',
       '8 call paths users take',
+      '9 metrics overhead',
     ]) {
       expect(stdout).toContain(measurement);
     }

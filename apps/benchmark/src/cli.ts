@@ -10,6 +10,7 @@ import { type BenchContext, createContext } from './context.js';
 import { measureFlushCost } from './flush-cost.js';
 import { collectGarbage } from './harness.js';
 import { measureIdleBreaker } from './idle-breaker.js';
+import { measureMetricsOverhead } from './metrics-overhead.js';
 import { measureOpenPath } from './open-path.js';
 import { PEER_VERSIONS } from './peers.js';
 import { measurePropagation } from './propagation.js';
@@ -57,6 +58,7 @@ const MEASUREMENTS: ReadonlyArray<{
 }> = [
   { key: 'closedMemory', run: measureClosedMemory },
   { key: 'callPaths', run: measureCallPaths },
+  { key: 'metricsOverhead', run: measureMetricsOverhead },
   { key: 'openPath', run: measureOpenPath },
   { key: 'idleBreaker', run: measureIdleBreaker },
   { key: 'closedRedis', run: measureClosedRedis },
