@@ -46,6 +46,16 @@ const ENTRY_POINTS: Record<string, string[]> = {
   '@xnai/cb-store-redis': ['createRedisStateStore', 'RedisStateStore'],
   '@xnai/cb-redis-connection': ['RedisConnectionManager'],
   '@xnai/cb-registry': ['createCircuitBreakerRegistry', 'CircuitBreakerRegistry', 'ENVIRONMENT_PRESETS'],
+  '@xnai/cb-prometheus': ['createPrometheusMetrics', 'PrometheusMetrics', 'METRIC_NAMES'],
+  '@xnai/cb-opentelemetry': ['createOpenTelemetryMetrics', 'OpenTelemetryMetrics', 'INSTRUMENT_NAMES'],
+  '@xnai/cb-express': [
+    'circuitBreakerErrorHandler',
+    'withCircuitBreaker',
+    'createCircuitBreakerRouter',
+    'createHealthRouter',
+  ],
+  '@xnai/cb-fetch': ['createCircuitBreakerFetch'],
+  '@xnai/cb-cli': ['runCli', 'EXIT_CODES'],
 };
 
 let work: string;
@@ -61,10 +71,23 @@ beforeAll(async () => {
   await run('mkdir', ['-p', consumer]);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   const tarballs = readdirSync(packs).map((file) => join(packs, file));
-  // ioredis is the peer of three packages; npm installs peers itself, named here to pin the major.
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs, 'ioredis@6'], {
-    cwd: consumer,
-  });
+  // ioredis is the peer of three packages, prom-client, @opentelemetry/api and express of one each;
+  // npm installs peers itself, named here to pin the majors.
+  await run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      ...tarballs,
+      'ioredis@6',
+      'prom-client@15',
+      '@opentelemetry/api@1',
+      'express@5',
+    ],
+    { cwd: consumer },
+  );
 });
 
 afterAll(() => {
