@@ -907,6 +907,101 @@ describe('CircuitBreaker', () => {
     });
   });
 
+  describe('half-open admission without a herd', () => {
+    const hang = (): Promise<never> => new Promise<never>(() => undefined);
+
+    it('refuses locally while every probe slot is leased, and asks again once a lease is given back', async () => {
+      const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000, successThreshold: 2 });
+      await failTimes(breaker, 1);
+      await settle();
+      vi.advanceTimersByTime(1_000);
+      let finishProbe: (value: string) => void = () => undefined;
+      const probe = breaker.execute(() => new Promise<string>((resolve) => (finishProbe = resolve)));
+      await settle();
+      store.operations.length = 0;
+      const rejected: unknown[] = [];
+      breaker.onRejected((event) => rejected.push(event));
+      for (let i = 0; i < 100; i++) {
+        await expect(breaker.execute(ok)).rejects.toMatchObject({
+          reason: 'half_open_full',
+          retryAt: T0 + 1_000 + 30_000,
+        });
+      }
+      expect(store.operations).toEqual([]);
+      expect(rejected).toHaveLength(100);
+      finishProbe('probe ok');
+      await expect(probe).resolves.toBe('probe ok');
+      await settle();
+      // The lease came back: the next call asks the store, is admitted, and its success closes.
+      await expect(breaker.execute(ok)).resolves.toBe('ok');
+      await settle();
+      expect(store.operations.filter((operation) => operation === 'acquire')).toHaveLength(1);
+      expect(breaker.status).toBe('closed');
+    });
+
+    it('asks the store once for 1,000 calls that arrive together when the open period ends', async () => {
+      const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
+      await failTimes(breaker, 1);
+      await settle();
+      vi.advanceTimersByTime(1_000);
+      store.latencyMs = 5;
+      store.operations.length = 0;
+      const calls = Array.from({ length: 1_000 }, () => breaker.execute(hang).catch((error: unknown) => error));
+      await vi.advanceTimersByTimeAsync(5);
+      await settle();
+      expect(store.operations).toEqual(['acquire']);
+      const settled = await Promise.race([
+        Promise.all(calls.slice(1)),
+        new Promise((resolve) => setTimeout(resolve, 1, 'pending')),
+      ]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(settled).not.toBe('pending');
+      expect(
+        (settled as unknown[]).every((error) => CircuitOpenError.isInstance(error) && error.reason === 'half_open_full'),
+      ).toBe(true);
+      expect(store.states.get('payments')?.probes).toHaveLength(1);
+    });
+
+    it('asks again once the leases it knew of lapse, and when another instance gives its lease back', async () => {
+      const policy = { failureThreshold: 1, openTimeoutMs: 1_000, probeLeaseMs: 5_000, successThreshold: 2 };
+      const breaker = make(policy);
+      await failTimes(breaker, 1);
+      await settle();
+      vi.advanceTimersByTime(1_000);
+      // Another instance takes the only probe slot.
+      store.applyNow('payments', { type: 'acquire', leaseId: 'other.1' }, breaker.policy);
+      await settle();
+      store.operations.length = 0;
+      await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'half_open_full' });
+      await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'half_open_full' });
+      expect(store.operations).toEqual([]);
+      // Its lease lapses: this instance asks, and takes the slot.
+      vi.advanceTimersByTime(5_000);
+      let finish: (value: string) => void = () => undefined;
+      const mine = breaker.execute(() => new Promise<string>((resolve) => (finish = resolve)));
+      await settle();
+      expect(store.operations.filter((operation) => operation === 'acquire')).toEqual(['acquire']);
+      finish('done');
+      await mine;
+      await settle();
+      // The other instance takes the slot again and gives it back with a success: the push frees it.
+      store.applyNow('payments', { type: 'acquire', leaseId: 'other.2' }, breaker.policy);
+      await settle();
+      store.operations.length = 0;
+      await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'half_open_full' });
+      expect(store.operations).toEqual([]);
+      const round = store.states.get('payments')?.halfOpenRound ?? 0;
+      store.applyNow(
+        'payments',
+        { type: 'record', outcomes: [{ kind: 'ignored', probe: { id: 'other.2', round } }] },
+        breaker.policy,
+      );
+      await settle();
+      await expect(breaker.execute(ok)).resolves.toBe('ok');
+      expect(store.operations).toContain('acquire');
+    });
+  });
+
   describe('per-call events', () => {
     it('report every kind of call with its duration, and the fallback that replaced one', async () => {
       const breaker = make<string>({

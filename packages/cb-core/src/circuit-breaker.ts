@@ -260,6 +260,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** Hot-path calls left before the next backstop clock check; -1: never (a local store). */
   #clockCheckCountdown: number;
   #calls: Listeners<CallEvent> | null = null;
+  /** This instance's probe admissions the store has not answered yet. */
+  #acquiring = 0;
   #closed = false;
 
   /**
@@ -482,8 +484,22 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         } else if (data.state === 'open' && now < boundedOpenUntil(data, this.policy.maxOpenTimeoutMs, now)) {
           return this.#reject('open', boundedOpenUntil(data, this.policy.maxOpenTimeoutMs, now), asked);
         } else if (data.state !== 'closed' || data.override !== null) {
-          // Time to probe (or an override just lapsed): the one path that asks the store first.
-          const admission = await this.#acquire(signal, group, asked);
+          // Time to probe (or an override just lapsed): the one path that asks the store first,
+          // unless the view already knows every probe slot is taken (by live leases, or by this
+          // instance's own requests in flight): then the store would refuse too.
+          if (data.override === null) {
+            const taken = this.#takenProbeSlots(data, now);
+            if (taken.count >= this.policy.halfOpenMaxCalls) {
+              return this.#reject('half_open_full', taken.retryAt, asked);
+            }
+          }
+          this.#acquiring += 1;
+          let admission: ProbeTicket | null | 'fail-open' | { rejected: Promise<TFallback> };
+          try {
+            admission = await this.#acquire(signal, group, asked);
+          } finally {
+            this.#acquiring -= 1;
+          }
           if (admission === 'fail-open') counted = false;
           else if (admission !== null && 'rejected' in admission) return admission.rejected;
           else probe = admission;
@@ -534,6 +550,24 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       default:
         return assertNeverEnd(end);
     }
+  }
+
+  /**
+   * Probe slots the view knows are taken at `now`: live leases of the current half-open round (none
+   * for an open circuit whose period ended: the store starts a new round) plus this instance's
+   * requests in flight, and when the earliest live lease lapses (`null` if none is known).
+   */
+  #takenProbeSlots(data: CircuitStateData, now: number): { count: number; retryAt: number | null } {
+    let count = this.#acquiring;
+    let retryAt: number | null = null;
+    if (data.state === 'half_open') {
+      for (const lease of data.probes) {
+        if (lease.expiresAt <= now || lease.round !== data.halfOpenRound) continue;
+        count += 1;
+        if (retryAt === null || lease.expiresAt < retryAt) retryAt = lease.expiresAt;
+      }
+    }
+    return { count, retryAt };
   }
 
   /** The reason of the call's signal or the breaker-wide one when either aborted, else a marker. */

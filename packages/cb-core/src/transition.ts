@@ -81,7 +81,9 @@ export interface TransitionResult {
   /**
    * The change must reach other instances even without a status change: a `set`, or a consecutive
    * failure count leaving or returning to zero (so that the next success anywhere in the fleet resets
-   * it; see `failureThreshold`). Stores push a change exactly when `transition !== null || notify`.
+   * it; see `failureThreshold`), or the number of probe leases changing (so that other instances can
+   * decide half-open admission without asking). Stores push a change exactly when
+   * `transition !== null || notify`.
    */
   readonly notify: boolean;
   /** For `acquire` only: whether the call may run. */
@@ -365,7 +367,12 @@ export function transition(
     state: next,
     changed: true,
     transition: statusChanged ? { from, to, reason: reason ?? 'set', at: now } : null,
-    notify: statusChanged || event.type === 'set' || (base.failureCount === 0) !== (next.failureCount === 0),
+    notify:
+      statusChanged ||
+      event.type === 'set' ||
+      (base.failureCount === 0) !== (next.failureCount === 0) ||
+      // A probe lease taken, given back or lapsed: other instances decide half-open admission from it.
+      base.probes.length !== probes.length,
     admission,
   };
 }

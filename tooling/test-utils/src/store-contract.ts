@@ -292,6 +292,34 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       expect(data).toMatchObject({ state: 'closed', failureCount: 0, consecutiveOpens: 0, openUntil: 0 });
     });
 
+    it('pushes every probe lease taken or given back, so that other instances need not ask', async () => {
+      const policy = resolvePolicy({
+        failureThreshold: 1,
+        openTimeoutMs: 40,
+        successThreshold: 3,
+        halfOpenMaxCalls: 1,
+      });
+      await store.record(name, [FAIL], policy);
+      await sleep(60);
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change), { name });
+      await store.acquire(name, policy, { leaseId: 'p1' });
+      await eventually(() => expect(changes).toHaveLength(1), deliveryTimeoutMs);
+      expect(changes[0]).toMatchObject({ state: { state: 'half_open', probes: [{ id: 'p1' }] } });
+      // A refused request changes nothing and pushes nothing.
+      await store.acquire(name, policy, { leaseId: 'p2' });
+      await store.record(name, [{ kind: 'success', probe: { id: 'p1', round: 1 } }], policy);
+      await eventually(() => expect(changes).toHaveLength(2), deliveryTimeoutMs);
+      expect(changes[1]).toMatchObject({ transition: null, state: { successCount: 1, probes: [] } });
+      await store.acquire(name, policy, { leaseId: 'p3' });
+      await store.record(name, [{ kind: 'ignored', probe: { id: 'p3', round: 1 } }], policy);
+      await eventually(() => expect(changes).toHaveLength(4), deliveryTimeoutMs);
+      expect(changes[3]).toMatchObject({ transition: null, state: { successCount: 1, probes: [] } });
+      await sleep(Math.min(deliveryTimeoutMs, 100));
+      expect(changes).toHaveLength(4);
+      subscription.dispose();
+    });
+
     it('reopens on a probe failure with a longer open period, and ignores outcomes of an ended round', async () => {
       const policy = resolvePolicy({
         failureThreshold: 1,

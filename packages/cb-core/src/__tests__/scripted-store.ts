@@ -47,7 +47,7 @@ export class ScriptedStore implements CircuitStateStore {
     const result = transition(this.states.get(name), event, policy, Date.now());
     if (result.changed) {
       this.states.set(name, result.state);
-      if (result.transition !== null) {
+      if (result.transition !== null || result.notify) {
         this.#listeners.emit({
           name,
           version: result.state.version,

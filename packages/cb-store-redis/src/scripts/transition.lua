@@ -602,7 +602,8 @@ if from ~= to then n.decidedAt = decision_time(base) end
 local fields = persist(n)
 if from ~= to then
   announce(fields, from, to, reason or 'set')
-elseif (base.failureCount == 0) ~= (n.failureCount == 0) then
+elseif (base.failureCount == 0) ~= (n.failureCount == 0) or #base.probes ~= #n.probes then
+  -- A probe lease taken, given back or lapsed: other instances decide half-open admission from it.
   announce(fields, from, to, nil)
 end
 return reply('ok', problem, n, adm, a1, a2)
