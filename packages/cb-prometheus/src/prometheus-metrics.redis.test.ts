@@ -186,17 +186,28 @@ describe('Prometheus metrics of a registry on real Redis', () => {
 
       // Redis is back: reconciled, counted by result.
       await server.restart();
+      // The reconciled event ends a run, after the circuits settled: wait for it, not for the gauge.
+      const successfulRuns = (scraped: Map<string, ParsedFamily>) =>
+        scraped
+          .get('circuit_breaker_reconciliations_total')
+          ?.samples.filter((sample) => sample.labels.result === 'success')
+          .reduce((sum, sample) => sum + sample.value, 0) ?? 0;
       await waitFor(
-        async () =>
-          sampleValue(await scrape(register), 'fallback_states_active') === 0 && a.redis.isConnected,
+        async () => {
+          const scraped = await scrape(register);
+          return (
+            successfulRuns(scraped) >= 1 &&
+            (sampleValue(scraped, 'circuit_breaker_reconciled_circuits_total', { result: 'merged' }) ?? 0) >=
+              1
+          );
+        },
         { timeoutMs: 10_000 },
       );
+      await waitFor(() => a.redis.isConnected, { timeoutMs: 10_000 });
       families = await scrape(register);
       expect(sampleValue(families, 'redis_connected')).toBe(1);
-      const reconciliations = families
-        .get('circuit_breaker_reconciliations_total')
-        ?.samples.filter((sample) => sample.labels.result === 'success');
-      expect(reconciliations?.reduce((sum, sample) => sum + sample.value, 0)).toBeGreaterThanOrEqual(1);
+      expect(sampleValue(families, 'fallback_states_active')).toBe(0);
+      expect(sampleValue(families, 'circuit_breaker_store_mode', { mode: 'redis' })).toBe(1);
       expect(
         sampleValue(families, 'circuit_breaker_reconciled_circuits_total', { result: 'merged' }),
       ).toBeGreaterThanOrEqual(1);
