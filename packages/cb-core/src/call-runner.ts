@@ -1,4 +1,4 @@
-import type { TimerHandle, TimerProvider } from './clock.js';
+import type { TimerHandle, TimerProvider } from '@xnai/kit';
 import { CallTimeoutError } from './errors/call-timeout-error.js';
 
 /** Something to do when a signal aborts, with the reason. */

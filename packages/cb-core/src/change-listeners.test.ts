@@ -1,5 +1,5 @@
+import { captureMicrotaskErrors } from '@xnai/kit/testing';
 import { describe, expect, it } from 'vitest';
-import { captureMicrotaskErrors } from './__tests__/capture-microtask-errors.js';
 import { ChangeListeners } from './change-listeners.js';
 import { createInitialState } from './circuit-state.js';
 import { InvalidCircuitNameError } from './errors/invalid-circuit-name-error.js';

@@ -1,5 +1,5 @@
+import { assertFunction, Listeners, rethrowLater } from '@xnai/kit';
 import { validateCircuitName } from './circuit-name.js';
-import { Listeners } from './listeners.js';
 import type { CircuitStateChange, Disposable, SubscribeOptions } from './store.js';
 
 type ChangeListener = (change: CircuitStateChange) => void;
@@ -43,7 +43,7 @@ export class ChangeListeners {
    */
   subscribe(listener: ChangeListener, options: SubscribeOptions = {}): Disposable {
     if (options.name === undefined) return this.#all.add(listener);
-    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+    assertFunction('listener', listener);
     const name = validateCircuitName(options.name);
     const existing = this.#byName.get(name);
     if (existing === undefined) this.#byName.set(name, listener);
@@ -81,19 +81,18 @@ export class ChangeListeners {
     return [...this.#byName.keys()];
   }
 
+  /** Removes every listener. */
   clear(): void {
     this.#byName.clear();
     this.#all.clear();
   }
 }
 
-/** Like {@link Listeners}: a listener that throws does not stop the others; its error surfaces later. */
+/** The {@link Listeners} policy: a listener that throws does not stop the others; its error is rethrown in a microtask. */
 function deliver(listener: ChangeListener, change: CircuitStateChange): void {
   try {
     listener(change);
   } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
+    rethrowLater(error);
   }
 }

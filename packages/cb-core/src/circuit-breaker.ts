@@ -1,4 +1,20 @@
 import {
+  assertClock,
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertOneOf,
+  type Clock,
+  createOptionsReader,
+  type Disposable,
+  describeValue,
+  Listeners,
+  MAX_TIMER_DELAY_MS,
+  systemClock,
+  type TimerProvider,
+} from '@xnai/kit';
+import {
   CallGroup,
   type GuardedEnd,
   isThenable,
@@ -14,29 +30,19 @@ import {
   type CircuitStateData,
   type CircuitStatus,
 } from './circuit-state.js';
-import { type Clock, systemClock, type TimerProvider } from './clock.js';
 import type { CallTimeoutError } from './errors/call-timeout-error.js';
 import { CircuitOpenError } from './errors/circuit-open-error.js';
 import { ClosedError } from './errors/closed-error.js';
 import { StoreUnavailableError } from './errors/store-unavailable-error.js';
-import { Listeners } from './listeners.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import {
   type CircuitPolicy,
   type CircuitPolicyOptions,
+  DEFAULT_POLICY,
   JITTER_SCALE,
-  POLICY_OPTION_NAMES,
   resolvePolicy,
 } from './policy.js';
-import type { CircuitStateStore, Disposable, OutcomeKind, ProbeTicket, RejectionReason } from './store.js';
-import {
-  assertFunction,
-  assertInteger,
-  assertKnownKeys,
-  assertObject,
-  assertOneOf,
-  describeValue,
-} from './validation.js';
+import type { CircuitStateStore, OutcomeKind, ProbeTicket, RejectionReason } from './store.js';
 import { CircuitView, type StateChangeEvent, type StoreErrorEvent } from './view.js';
 
 export type { StateChangeEvent, StoreErrorEvent };
@@ -188,24 +194,34 @@ export type CallEvent =
 
 type CallEventOf<K extends CallEvent['type']> = Extract<CallEvent, { type: K }>;
 
-const OPTION_NAMES = new Set([
-  ...POLICY_OPTION_NAMES,
-  'name',
-  'store',
-  'callTimeoutMs',
-  'classifyError',
-  'classifyResult',
-  'fallback',
-  'clock',
-  'random',
-  'recordIntervalMs',
-  'refreshIntervalMs',
-  'onStoreFailure',
-  'signal',
-]);
-
 const classifyAsFailure = (): OutcomeKind => 'failure';
 const classifyAsSuccess = (): OutcomeKind => 'success';
+
+/**
+ * The defaults of {@link CircuitBreakerOptions}, frozen: the policy's ({@link DEFAULT_POLICY}) and the
+ * breaker's own. `name` and `store` have none, and two defaults depend on other options:
+ * `recordIntervalMs` (0 for a local store, 1000 for a shared one, so it is not in here) and
+ * `probeLeaseMs` (30 000, or `callTimeoutMs` when that is larger).
+ */
+export const DEFAULT_CIRCUIT_BREAKER_OPTIONS: Readonly<
+  Required<Omit<CircuitBreakerOptions, 'name' | 'store' | 'recordIntervalMs'>>
+> = Object.freeze({
+  ...DEFAULT_POLICY,
+  callTimeoutMs: null,
+  classifyError: classifyAsFailure,
+  classifyResult: classifyAsSuccess,
+  fallback: null,
+  clock: systemClock,
+  // Read at each call, so that a stubbed Math.random (a test's) reaches breakers.
+  random: (): number => Math.random(),
+  refreshIntervalMs: 5_000,
+  onStoreFailure: 'fail-open',
+  signal: null,
+});
+
+const readOptions = createOptionsReader(DEFAULT_CIRCUIT_BREAKER_OPTIONS, {
+  extraKeys: ['name', 'store', 'recordIntervalMs'],
+});
 
 /** Builds an error without a stack trace: nobody can use a rejected call's stack, and it costs ~2 µs. */
 function withoutStack<E>(build: () => E): E {
@@ -269,10 +285,9 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
    * @throws {TypeError | RangeError} an option is invalid, naming it and the value.
    */
   constructor(options: CircuitBreakerOptions<TFallback>) {
-    const raw = assertObject('options', options);
-    assertKnownKeys('options', raw, OPTION_NAMES);
-    this.name = validateCircuitName(options.name);
-    const store = assertObject('store', options.store) as unknown as CircuitStateStore;
+    const given = readOptions(options);
+    this.name = validateCircuitName(given.name);
+    const store = assertObject('store', given.store) as unknown as CircuitStateStore;
     if (store.specificationVersion !== 'v1' || typeof store.acquire !== 'function') {
       throw new TypeError(
         `store must implement CircuitStateStore specification v1, got ${describeValue(store.specificationVersion)}`,
@@ -280,26 +295,18 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
     this.#store = store;
     this.#callTimeoutMs =
-      options.callTimeoutMs == null
+      given.callTimeoutMs === null
         ? null
-        : assertInteger('callTimeoutMs', options.callTimeoutMs, 1, 2_147_483_647);
+        : assertInteger('callTimeoutMs', given.callTimeoutMs, 1, MAX_TIMER_DELAY_MS);
     this.policy = resolvePolicy(options, this.#callTimeoutMs ?? 0);
-    this.#classifyError =
-      options.classifyError === undefined
-        ? classifyAsFailure
-        : assertFunction('classifyError', options.classifyError);
-    this.#classifyResult =
-      options.classifyResult === undefined
-        ? classifyAsSuccess
-        : assertFunction('classifyResult', options.classifyResult);
-    this.#fallback = options.fallback == null ? null : assertFunction('fallback', options.fallback);
-    const clock = options.clock ?? systemClock;
-    assertFunction('clock.now', clock.now);
-    assertFunction('clock.setTimeout', clock.setTimeout);
+    this.#classifyError = assertFunction('classifyError', given.classifyError);
+    this.#classifyResult = assertFunction('classifyResult', given.classifyResult);
+    this.#fallback = given.fallback === null ? null : assertFunction('fallback', given.fallback);
+    const clock = assertClock('clock', given.clock);
     this.#clock = clock;
     this.#storeClock = store.clock ?? clock;
-    this.#random = options.random === undefined ? Math.random : assertFunction('random', options.random);
-    if (options.random !== undefined) {
+    this.#random = assertFunction('random', given.random);
+    if (this.#random !== DEFAULT_CIRCUIT_BREAKER_OPTIONS.random) {
       const sample: unknown = this.#random();
       if (typeof sample !== 'number' || !(sample >= 0 && sample < 1)) {
         throw new RangeError(`random must return a number in [0, 1), got ${describeValue(sample)}`);
@@ -307,22 +314,16 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
     this.#recordIntervalMs = assertInteger(
       'recordIntervalMs',
-      options.recordIntervalMs ?? (store.local ? 0 : 1_000),
+      given.recordIntervalMs ?? (store.local ? 0 : 1_000),
       0,
       3_600_000,
     );
-    const refreshIntervalMs = assertInteger(
-      'refreshIntervalMs',
-      options.refreshIntervalMs ?? 5_000,
-      1,
-      86_400_000,
-    );
+    const refreshIntervalMs = assertInteger('refreshIntervalMs', given.refreshIntervalMs, 1, 86_400_000);
     this.#failClosed =
-      assertOneOf('onStoreFailure', options.onStoreFailure ?? 'fail-open', ['fail-open', 'fail-closed']) ===
-      'fail-closed';
+      assertOneOf('onStoreFailure', given.onStoreFailure, ['fail-open', 'fail-closed']) === 'fail-closed';
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
     this.#clockCheckCountdown = store.local ? -1 : 0;
-    const signal = options.signal ?? null;
+    const signal = given.signal as AbortSignal | null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }

@@ -1,3 +1,20 @@
+// The kit every package shares (tooling/kit), bundled into this package: its clock, listener,
+// disposable and option-check vocabulary is part of this package's API.
+export {
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+  type Clock,
+  type Disposable,
+  Listeners,
+  systemClock,
+  type TimerHandle,
+  type TimerProvider,
+  toDisposable,
+} from '@xnai/kit';
 export { CallGroup } from './call-runner.js';
 export { ChangeListeners } from './change-listeners.js';
 export {
@@ -6,6 +23,7 @@ export {
   CircuitBreaker,
   type CircuitBreakerOptions,
   createCircuitBreaker,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
   type ExecuteOptions,
   type OverrideOptions,
   type StateChangeEvent,
@@ -32,7 +50,6 @@ export {
   storedCircuitExpiry,
   type TimeBucket,
 } from './circuit-state.js';
-export { type Clock, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
 export { CallTimeoutError } from './errors/call-timeout-error.js';
 export { CircuitBreakerError, type CircuitBreakerErrorCode } from './errors/circuit-breaker-error.js';
 export { CircuitOpenError } from './errors/circuit-open-error.js';
@@ -40,7 +57,6 @@ export { ClosedError } from './errors/closed-error.js';
 export { InvalidCircuitNameError } from './errors/invalid-circuit-name-error.js';
 export { InvalidStateDataError } from './errors/invalid-state-data-error.js';
 export { StoreUnavailableError } from './errors/store-unavailable-error.js';
-export { Listeners, toDisposable } from './listeners.js';
 export {
   assertRecordedOutcomes,
   EMPTY_BATCH,
@@ -83,7 +99,6 @@ export type {
   CircuitStateChange,
   CircuitStateStore,
   CircuitTransition,
-  Disposable,
   OutcomeKind,
   OverrideRequest,
   ProbeTicket,
@@ -103,11 +118,3 @@ export {
   transition,
   VERSIONS_PER_MS,
 } from './transition.js';
-export {
-  assertFunction,
-  assertInteger,
-  assertKnownKeys,
-  assertNumber,
-  assertObject,
-  assertOneOf,
-} from './validation.js';

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle, TimerProvider } from './clock.js';
+import type { Clock, TimerHandle, TimerProvider } from '@xnai/kit';
 import { OutcomeBatchBuilder, TripDetector } from './outcome-batch.js';
 import type { CircuitPolicy } from './policy.js';
 import type { CallOutcome, OutcomeKind, ProbeTicket } from './store.js';

@@ -17,7 +17,7 @@ describe('resolvePolicy', () => {
     [{ failureThreshold: 0 }, RangeError, 'failureThreshold must be a positive integer, got 0'],
     [{ failureThreshold: 1.5 }, RangeError, 'failureThreshold must be a positive integer, got 1.5'],
     [{ failureThreshold: Number.NaN }, RangeError, 'failureThreshold must be a positive integer, got NaN'],
-    [{ failureThreshold: '5' }, TypeError, 'failureThreshold must be an integer, got "5"'],
+    [{ failureThreshold: '5' }, TypeError, 'failureThreshold must be a positive integer, got "5"'],
     [{ successThreshold: -1 }, RangeError, 'successThreshold must be a positive integer, got -1'],
     [{ halfOpenMaxCalls: 0 }, RangeError, 'halfOpenMaxCalls must be a positive integer, got 0'],
     [{ openTimeoutMs: 0 }, RangeError, 'openTimeoutMs must be a positive integer, got 0'],

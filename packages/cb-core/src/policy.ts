@@ -1,4 +1,4 @@
-import { assertInteger, assertNumber, assertObject, assertOneOf } from './validation.js';
+import { assertInteger, assertNumber, assertObject, assertOneOf } from '@xnai/kit';
 
 /** A sliding window over the last `size` calls. */
 export interface CountWindowOptions {

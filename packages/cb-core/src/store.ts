@@ -1,13 +1,9 @@
+import type { Clock, Disposable } from '@xnai/kit';
 import type { CircuitOverride, CircuitStateData, CircuitStatus, OverrideMode } from './circuit-state.js';
-import type { Clock } from './clock.js';
 import type { RecordedOutcomes } from './outcome-batch.js';
 import type { CircuitPolicy } from './policy.js';
 
-/** A resource released by calling `dispose()`; also usable with `using`. */
-export interface Disposable {
-  dispose(): void;
-  [Symbol.dispose](): void;
-}
+export type { Disposable };
 
 /** Why a circuit's status changed. */
 export type TransitionReason =

@@ -1,11 +1,10 @@
+import { type Clock, Listeners } from '@xnai/kit';
 import {
   type CircuitStateData,
   type CircuitStatus,
   createInitialState,
   effectiveStatus,
 } from './circuit-state.js';
-import type { Clock } from './clock.js';
-import { Listeners } from './listeners.js';
 import type { RecordedOutcomes } from './outcome-batch.js';
 import type { CircuitPolicy } from './policy.js';
 import type { CircuitStateChange, CircuitStateStore, Disposable, TransitionReason } from './store.js';

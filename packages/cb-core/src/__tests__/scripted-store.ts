@@ -1,6 +1,6 @@
+import { Listeners, toDisposable } from '@xnai/kit';
 import type { CircuitStateData } from '../circuit-state.js';
 import { StoreUnavailableError } from '../errors/store-unavailable-error.js';
-import { Listeners, toDisposable } from '../listeners.js';
 import type { RecordedOutcomes } from '../outcome-batch.js';
 import type { CircuitPolicy } from '../policy.js';
 import type {

@@ -1,4 +1,4 @@
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 /** The protected function did not settle within `callTimeoutMs`; its AbortSignal was aborted. */
 export class CallTimeoutError extends CircuitBreakerError {
@@ -13,6 +13,6 @@ export class CallTimeoutError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is CallTimeoutError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'CALL_TIMEOUT';
+    return hasErrorCode(value, 'CALL_TIMEOUT');
   }
 }

@@ -1,3 +1,5 @@
+import { createErrorBrand } from '@xnai/kit';
+
 /** Stable codes of every error this family of packages throws. */
 export type CircuitBreakerErrorCode =
   | 'CIRCUIT_OPEN'
@@ -7,7 +9,9 @@ export type CircuitBreakerErrorCode =
   | 'INVALID_STATE_DATA'
   | 'CLOSED';
 
-const MARK = Symbol.for('@xnai/cb-core/CircuitBreakerError');
+// A global key, never to change: every copy of this package (ESM and CommonJS builds, two versions
+// side by side) marks and recognises its errors under it.
+const BRAND = createErrorBrand<CircuitBreakerErrorCode>('@xnai/cb-core/CircuitBreakerError');
 
 /**
  * Base class of the errors a breaker throws. Check with {@link CircuitBreakerError.isInstance}
@@ -20,11 +24,16 @@ export class CircuitBreakerError extends Error {
   constructor(code: CircuitBreakerErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    Object.defineProperty(this, MARK, { value: true });
+    BRAND.mark(this, code);
   }
 
   /** `true` for any `CircuitBreakerError`, from this or another copy of `@xnai/cb-core`. */
   static isInstance(value: unknown): value is CircuitBreakerError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[MARK] === true;
+    return BRAND.codeOf(value) !== undefined;
   }
+}
+
+/** @internal Whether `value` is an error of this family with `code`, from any copy of the package. */
+export function hasErrorCode(value: unknown, code: CircuitBreakerErrorCode): boolean {
+  return BRAND.codeOf(value) === code;
 }

@@ -1,5 +1,5 @@
 import type { RejectionReason } from '../store.js';
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 const DESCRIPTION: Record<RejectionReason, string> = {
   open: 'open',
@@ -30,6 +30,6 @@ export class CircuitOpenError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is CircuitOpenError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'CIRCUIT_OPEN';
+    return hasErrorCode(value, 'CIRCUIT_OPEN');
   }
 }

@@ -1,4 +1,4 @@
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 /** The breaker or store was closed; no further calls are taken. */
 export class ClosedError extends CircuitBreakerError {
@@ -9,6 +9,6 @@ export class ClosedError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is ClosedError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'CLOSED';
+    return hasErrorCode(value, 'CLOSED');
   }
 }

@@ -1,4 +1,4 @@
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 /** A circuit name is empty, too long, not a string, or holds control characters. */
 export class InvalidCircuitNameError extends CircuitBreakerError {
@@ -9,6 +9,6 @@ export class InvalidCircuitNameError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is InvalidCircuitNameError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'INVALID_CIRCUIT_NAME';
+    return hasErrorCode(value, 'INVALID_CIRCUIT_NAME');
   }
 }

@@ -1,4 +1,4 @@
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 /** Data handed to `setState` (or read from a store) is not a valid `CircuitStateData`. */
 export class InvalidStateDataError extends CircuitBreakerError {
@@ -9,6 +9,6 @@ export class InvalidStateDataError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is InvalidStateDataError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'INVALID_STATE_DATA';
+    return hasErrorCode(value, 'INVALID_STATE_DATA');
   }
 }

@@ -1,4 +1,4 @@
-import { CircuitBreakerError } from './circuit-breaker-error.js';
+import { CircuitBreakerError, hasErrorCode } from './circuit-breaker-error.js';
 
 /** The state store could not be reached in time. The operation's outcome is unknown. */
 export class StoreUnavailableError extends CircuitBreakerError {
@@ -9,6 +9,6 @@ export class StoreUnavailableError extends CircuitBreakerError {
   }
 
   static override isInstance(value: unknown): value is StoreUnavailableError {
-    return CircuitBreakerError.isInstance(value) && value.code === 'STORE_UNAVAILABLE';
+    return hasErrorCode(value, 'STORE_UNAVAILABLE');
   }
 }

@@ -1,0 +1,21 @@
+export { type Clock, monotonicNow, systemClock, type TimerHandle, type TimerProvider } from './clock.js';
+export { type Disposable, toDisposable } from './disposable.js';
+export { createErrorBrand, type ErrorBrand } from './error-brand.js';
+export { Listeners, rethrowLater } from './listeners.js';
+export { createOptionsReader, type OptionsReaderSettings, type OptionValues } from './options.js';
+export {
+  assertBoolean,
+  assertClock,
+  assertDelayMs,
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertNonEmptyString,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+  assertSecretString,
+  describeType,
+  describeValue,
+  MAX_TIMER_DELAY_MS,
+} from './validation.js';
