@@ -157,7 +157,7 @@ export function classifyError(
       return {
         kind: 'connection',
         error: new RedisUnavailableError(
-          'server-unusable',
+          'server_unusable',
           `Redis at ${context.endpoint} cannot serve commands: ${message}`,
           { cause: commandError },
         ),
@@ -198,7 +198,7 @@ export function classifyError(
     return {
       kind: 'connection',
       error: new RedisUnavailableError(
-        'connection-lost',
+        'connection_lost',
         `Redis at ${context.endpoint} is unreachable: ${message}`,
         {
           cause: sanitizeCause(error, context.secrets),

@@ -1,3 +1,4 @@
+import { monotonicNow } from '@xnai/kit';
 import type { Redis } from 'ioredis';
 import type { Connection } from './connection.js';
 import { startDeadline, type Timing } from './deadline.js';
@@ -29,7 +30,7 @@ export function runCommand<T>(
 ): Promise<CommandResult<T>> {
   const { clock } = host;
   return new Promise<CommandResult<T>>((resolve) => {
-    const started = clock.now();
+    const started = monotonicNow(clock);
     let settled = false;
     let timedOut = false;
     connection.pending += 1;
@@ -42,7 +43,6 @@ export function runCommand<T>(
     const deadline = startDeadline({
       timeoutMs,
       clock,
-      timers: host.timers,
       isSettled: () => settled,
       onExpired: () => {
         settled = true;
@@ -64,14 +64,14 @@ export function runCommand<T>(
         if (settled) return;
         settled = true;
         deadline.cancel();
-        resolve({ kind: 'value', value, latencyMs: clock.now() - started });
+        resolve({ kind: 'value', value, latencyMs: monotonicNow(clock) - started });
       },
       (error: unknown) => {
         finish();
         if (settled) return;
         settled = true;
         deadline.cancel();
-        resolve({ kind: 'error', error, latencyMs: clock.now() - started });
+        resolve({ kind: 'error', error, latencyMs: monotonicNow(clock) - started });
       },
     );
   });

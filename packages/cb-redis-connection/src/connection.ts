@@ -1,3 +1,4 @@
+import { monotonicNow } from '@xnai/kit';
 import type { Redis } from 'ioredis';
 import type { ClientOptions } from './client-factory.js';
 import type { ResolvedOptions } from './options.js';
@@ -35,7 +36,7 @@ export class Connection {
   autoReconnect: boolean;
   /** The last raw error this connection reported; cleared when it becomes ready. */
   lastRawError: unknown;
-  /** When a command last started or settled on it (the injected clock's time). */
+  /** When a command last started or settled on it (the injected clock's duration scale, `monotonicNow`). */
   lastUsedAt: number;
   readonly #guard = new SocketGuard();
 
@@ -47,7 +48,7 @@ export class Connection {
   ) {
     this.role = role;
     this.autoReconnect = autoReconnect;
-    this.lastUsedAt = options.clock.now();
+    this.lastUsedAt = monotonicNow(options.clock);
     this.client = options.createClient(this.#clientOptions(options, events));
     const client = this.client;
     client.on('ready', () => {

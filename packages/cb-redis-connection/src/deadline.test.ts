@@ -1,5 +1,5 @@
+import type { Clock, TimerHandle, TimerProvider } from '@xnai/kit';
 import { describe, expect, it } from 'vitest';
-import type { TimerHandle, TimerProvider } from './clock.js';
 import { stallThresholdMs, startDeadline, withDeadline } from './deadline.js';
 
 /** Timers that fire only when told, and a clock that says what the test wants: lateness on demand. */
@@ -7,7 +7,8 @@ function manualTime() {
   let now = 0;
   let next = 0;
   const timers = new Map<number, { callback: () => void; dueAt: number }>();
-  const provider: TimerProvider = {
+  const clock: Clock & TimerProvider = {
+    now: () => now,
     setTimeout(callback, delayMs) {
       next += 1;
       timers.set(next, { callback, dueAt: now + delayMs });
@@ -18,8 +19,7 @@ function manualTime() {
     },
   };
   return {
-    clock: { now: () => now },
-    timers: provider,
+    clock,
     pending: () => [...timers.values()].map((timer) => timer.dueAt),
     /** Fires the earliest timer `lateMs` after it was due (a blocked event loop), then lets the loop turn. */
     async fire(lateMs = 0) {

@@ -1,9 +1,8 @@
-import type { Clock, TimerHandle, TimerProvider } from './clock.js';
+import { type Clock, monotonicNow, type TimerHandle, type TimerProvider } from '@xnai/kit';
 
-/** Where deadlines get their time from. */
+/** Where deadlines get their time and timers from: the manager's `clock` option. */
 export interface Timing {
-  readonly clock: Clock;
-  readonly timers: TimerProvider;
+  readonly clock: Clock & TimerProvider;
 }
 
 /**
@@ -49,15 +48,15 @@ export interface Deadline {
  * `onExpired`.
  */
 export function startDeadline(options: DeadlineOptions): Deadline {
-  const { timeoutMs, clock, timers } = options;
+  const { timeoutMs, clock } = options;
   let handle: TimerHandle | undefined;
   let active = true;
   let extended = false;
   const arm = (delayMs: number): void => {
-    const dueAt = clock.now() + delayMs;
-    handle = timers.setTimeout(() => {
+    const dueAt = monotonicNow(clock) + delayMs;
+    handle = clock.setTimeout(() => {
       handle = undefined;
-      const lateMs = clock.now() - dueAt;
+      const lateMs = monotonicNow(clock) - dueAt;
       yieldToEventLoop(() => {
         if (!active || options.isSettled()) return;
         if (!extended && lateMs >= stallThresholdMs(timeoutMs)) {
@@ -74,7 +73,7 @@ export function startDeadline(options: DeadlineOptions): Deadline {
   return {
     cancel() {
       active = false;
-      if (handle !== undefined) timers.clearTimeout(handle);
+      if (handle !== undefined) clock.clearTimeout(handle);
       handle = undefined;
     },
   };
@@ -95,7 +94,6 @@ export function withDeadline<T>(
     const deadline = startDeadline({
       timeoutMs,
       clock: timing.clock,
-      timers: timing.timers,
       isSettled: () => settled,
       onExpired: () => {
         settled = true;

@@ -4,19 +4,19 @@ import type { RedisManagerError } from './errors/redis-manager-error.js';
 /** Why fallback mode was entered. */
 export type FallbackReason =
   /** `connect()` used up its three attempts. */
-  | 'connect-failed'
+  | 'connect_failed'
   /** A connection closed, was reset or refused. */
-  | 'connection-lost'
+  | 'connection_lost'
   /** An operation or probe got no reply within its timeout. */
   | 'timeout'
   /** The server replied READONLY, LOADING or MASTERDOWN. */
-  | 'server-unusable'
+  | 'server_unusable'
   /** The server rejected the credentials (on `connect()` or on a reconnect). */
-  | 'authentication-failed'
+  | 'authentication_failed'
   /** The TLS handshake failed: untrusted certificate, or no TLS on that port. */
-  | 'tls-failed'
+  | 'tls_failed'
   /** The periodic health check failed. */
-  | 'health-check';
+  | 'health_check';
 
 /** Payload of {@link RedisConnectionManager.onFallbackEntered}. */
 export interface FallbackEnteredEvent {

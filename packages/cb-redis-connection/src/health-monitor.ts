@@ -1,4 +1,4 @@
-import type { TimerHandle } from './clock.js';
+import type { TimerHandle } from '@xnai/kit';
 import type { Timing } from './deadline.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import type { ConnectionMode } from './health-status.js';
@@ -50,9 +50,9 @@ export class HealthMonitor {
   /** Probes after `delayMs`, replacing the pending probe. */
   schedule(delayMs: number): void {
     if (this.#stopped) return;
-    const { timers } = this.#host;
-    if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
-    this.#timer = timers.setTimeout(() => {
+    const { clock } = this.#host;
+    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
+    this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       void this.#run();
     }, delayMs);
@@ -72,7 +72,7 @@ export class HealthMonitor {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) this.#host.timers.clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 

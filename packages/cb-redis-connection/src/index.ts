@@ -1,4 +1,4 @@
-export type { Clock, TimerHandle, TimerProvider } from './clock.js';
+export type { Clock, Disposable, TimerHandle, TimerProvider } from '@xnai/kit';
 export { RedisAuthenticationError } from './errors/redis-authentication-error.js';
 export { RedisCommandError } from './errors/redis-command-error.js';
 export { RedisManagerError, type RedisManagerErrorCode } from './errors/redis-manager-error.js';

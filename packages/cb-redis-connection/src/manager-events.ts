@@ -1,3 +1,4 @@
+import { Listeners } from '@xnai/kit';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import type {
   AuthenticationFailedEvent,
@@ -6,27 +7,19 @@ import type {
   RecoveredEvent,
   SubscriberReconnectedEvent,
 } from './events.js';
-import { ListenerSet } from './listener-set.js';
 
-function noop(): void {}
-
-/** The manager's typed events: one listener set per event, and the repeat filter of `onError`. */
+/**
+ * The manager's typed events: one listener list per event, and the repeat filter of `onError`. A
+ * listener that throws does not stop the manager or the other listeners; its error is rethrown in a
+ * microtask (the kit's listener policy), not turned into an `onError` event: `onError` reports Redis.
+ */
 export class ManagerEvents {
-  readonly fallbackEntered: ListenerSet<FallbackEnteredEvent>;
-  readonly recovered: ListenerSet<RecoveredEvent>;
-  readonly reconnected: ListenerSet<SubscriberReconnectedEvent>;
-  readonly authenticationFailed: ListenerSet<AuthenticationFailedEvent>;
-  // A throwing error listener is not reported (that could loop).
-  readonly error = new ListenerSet<ConnectionErrorEvent>(noop);
+  readonly fallbackEntered = new Listeners<FallbackEnteredEvent>();
+  readonly recovered = new Listeners<RecoveredEvent>();
+  readonly reconnected = new Listeners<SubscriberReconnectedEvent>();
+  readonly authenticationFailed = new Listeners<AuthenticationFailedEvent>();
+  readonly error = new Listeners<ConnectionErrorEvent>();
   #lastErrorKey: string | undefined;
-
-  /** @param reportListenerError gets what a throwing listener threw; the manager reports it through `onError`. */
-  constructor(reportListenerError: (error: unknown) => void) {
-    this.fallbackEntered = new ListenerSet(reportListenerError);
-    this.recovered = new ListenerSet(reportListenerError);
-    this.reconnected = new ListenerSet(reportListenerError);
-    this.authenticationFailed = new ListenerSet(reportListenerError);
-  }
 
   /** Emits an `onError` event, unless it repeats the previous one (same code and message). */
   emitError(error: RedisManagerError, at: number): void {

@@ -21,6 +21,7 @@ describe('resolveOptions', () => {
       tls: undefined,
     });
     expect(Object.isFrozen(DEFAULT_REDIS_CONNECTION_OPTIONS)).toBe(true);
+    expect(resolved.clock).toBe(DEFAULT_REDIS_CONNECTION_OPTIONS.clock);
   });
 
   it('takes host, port, credentials, db and TLS from the URL, and fills gaps from options', () => {
@@ -44,7 +45,8 @@ describe('resolveOptions', () => {
     [{ maxConnections: 0 }, RangeError, 'maxConnections must be a positive integer, got 0'],
     [{ maxConnections: 1.5 }, RangeError, 'maxConnections must be a positive integer, got 1.5'],
     [{ maxConnections: '5' }, TypeError, 'maxConnections must be a positive integer, got "5"'],
-    [{ port: 70000 }, RangeError, 'port must be an integer between 1 and 65535, got 70000'],
+    [{ port: 70000 }, RangeError, 'port must be an integer of at most 65535, got 70000'],
+    [{ port: 0 }, RangeError, 'port must be a positive integer, got 0'],
     [{ db: -1 }, RangeError, 'db must be a non-negative integer, got -1'],
     [{ host: '' }, RangeError, 'host must be a non-empty string, got ""'],
     [
@@ -77,7 +79,7 @@ describe('resolveOptions', () => {
     [
       { health_check_interval: 30 },
       TypeError,
-      'unknown option "health_check_interval" (did you mean healthCheckIntervalMs (milliseconds)?)',
+      'options has an unknown option "health_check_interval" (did you mean healthCheckIntervalMs (milliseconds)?)',
     ],
     [
       { sentinels: [{ host: 's1', port: 26379 }] },

@@ -1,6 +1,19 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import {
+  assertBoolean,
+  assertClock,
+  assertDelayMs,
+  assertFunction,
+  assertInteger,
+  assertNonEmptyString,
+  assertSecretString,
+  type Clock,
+  createOptionsReader,
+  describeValue,
+  systemClock,
+  type TimerProvider,
+} from '@xnai/kit';
 import { CREATE_CLIENT, type CreateClient, createIoredisClient } from './client-factory.js';
-import { type Clock, systemClock, type TimerProvider } from './clock.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /** A Sentinel to ask for the current master. */
@@ -80,13 +93,17 @@ export interface RedisConnectionOptions {
   sentinelName?: string;
   /** Password for the Sentinels themselves. @default undefined */
   sentinelPassword?: string;
-  /** Time source. @default the system clock */
-  clock?: Clock;
-  /** Timer source; timers it creates must not keep the process alive. @default unref'd global timers */
-  timers?: TimerProvider;
+  /**
+   * Time and timers: `now()` for the epoch times of events and status, `monotonic()` (when present,
+   * else `now()`) for durations (latencies, timeouts, idle times, time in mode), `setTimeout` and
+   * `clearTimeout` for every timer. Timers it creates must not keep the process alive. Inject one to
+   * control time in tests.
+   * @default systemClock (`Date.now`, `performance.now`, unref'd global timers)
+   */
+  clock?: Clock & TimerProvider;
 }
 
-/** The defaults of {@link RedisConnectionOptions}. */
+/** The defaults of {@link RedisConnectionOptions}, frozen. */
 export const DEFAULT_REDIS_CONNECTION_OPTIONS = Object.freeze({
   host: 'localhost',
   port: 6379,
@@ -103,6 +120,7 @@ export const DEFAULT_REDIS_CONNECTION_OPTIONS = Object.freeze({
   recoveryThreshold: 3,
   reconnectMaxDelayMs: 250,
   connectionName: 'xnai-cb',
+  clock: systemClock as Clock & TimerProvider,
 } as const);
 
 /** @internal */
@@ -128,37 +146,9 @@ export interface ResolvedOptions {
   sentinels: SentinelAddress[] | undefined;
   sentinelName: string | undefined;
   sentinelPassword: string | undefined;
-  clock: Clock;
-  timers: TimerProvider;
+  clock: Clock & TimerProvider;
   createClient: CreateClient;
 }
-
-const KNOWN_OPTIONS = new Set<string>([
-  'url',
-  'host',
-  'port',
-  'username',
-  'password',
-  'db',
-  'tls',
-  'maxConnections',
-  'idleConnectionTimeoutMs',
-  'healthCheckIntervalMs',
-  'adaptiveTimeout',
-  'connectionTimeoutMs',
-  'maxConnectionTimeoutMs',
-  'socketTimeoutMs',
-  'operationTimeoutMs',
-  'fallbackProbeIntervalMs',
-  'recoveryThreshold',
-  'reconnectMaxDelayMs',
-  'connectionName',
-  'sentinels',
-  'sentinelName',
-  'sentinelPassword',
-  'clock',
-  'timers',
-]);
 
 /** The seed's Python names, so a ported configuration fails with a pointer to the right name. */
 const SEED_NAMES: Record<string, string> = {
@@ -170,73 +160,14 @@ const SEED_NAMES: Record<string, string> = {
   socket_timeout: 'socketTimeoutMs (milliseconds)',
 };
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
-  }
-  if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
-}
-
-function typeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number')
-    throw new TypeError(`${name} must be a positive integer, got ${describe(value)}`);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function positiveDuration(name: string, value: unknown): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be a positive number of milliseconds, got ${describe(value)}`);
-  }
-  // 2^31-1 is the longest delay setTimeout honours; longer ones fire at once.
-  if (!Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
-    throw new RangeError(
-      `${name} must be a positive number of milliseconds up to 2147483647, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function nonEmptyString(name: string, value: unknown): string {
-  if (typeof value !== 'string')
-    throw new TypeError(`${name} must be a non-empty string, got ${describe(value)}`);
-  if (value.length === 0) throw new RangeError(`${name} must be a non-empty string, got ""`);
-  return value;
-}
-
-function secretString(name: string, value: unknown): string {
-  // Never echo the value: it is a secret.
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${typeOf(value)}`);
-  return value;
-}
+const readOptions = createOptionsReader(DEFAULT_REDIS_CONNECTION_OPTIONS, {
+  // No fixed default: absent means none (credentials, TLS by URL scheme, no Sentinel).
+  extraKeys: ['url', 'username', 'password', 'tls', 'sentinels', 'sentinelName', 'sentinelPassword'],
+  hints: SEED_NAMES,
+});
 
 function port(name: string, value: unknown): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be an integer between 1 and 65535, got ${describe(value)}`);
-  }
-  if (!Number.isInteger(value) || value < 1 || value > 65_535) {
-    throw new RangeError(`${name} must be an integer between 1 and 65535, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function database(value: unknown): number {
-  if (typeof value !== 'number')
-    throw new TypeError(`db must be a non-negative integer, got ${describe(value)}`);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(`db must be a non-negative integer, got ${describe(value)}`);
-  }
-  return value;
+  return assertInteger(name, value, 1, 65_535);
 }
 
 function isCertificateList(value: unknown): boolean {
@@ -248,29 +179,13 @@ function isCertificateList(value: unknown): boolean {
 function tlsOptions(value: Record<string, unknown>): TlsConnectionOptions {
   if (value.ca !== undefined && !isCertificateList(value.ca)) {
     throw new TypeError(
-      `tls.ca must be a PEM string, a Buffer or a non-empty array of them, got ${describe(value.ca)}`,
+      `tls.ca must be a PEM string, a Buffer or a non-empty array of them, got ${describeValue(value.ca)}`,
     );
   }
-  if (value.rejectUnauthorized !== undefined && typeof value.rejectUnauthorized !== 'boolean') {
-    throw new TypeError(
-      `tls.rejectUnauthorized must be a boolean, got ${describe(value.rejectUnauthorized)}`,
-    );
-  }
-  if (value.servername !== undefined) nonEmptyString('tls.servername', value.servername);
+  if (value.rejectUnauthorized !== undefined)
+    assertBoolean('tls.rejectUnauthorized', value.rejectUnauthorized);
+  if (value.servername !== undefined) assertNonEmptyString('tls.servername', value.servername);
   return value as TlsConnectionOptions;
-}
-
-function isClock(value: unknown): value is Clock {
-  return typeof value === 'object' && value !== null && typeof (value as Clock).now === 'function';
-}
-
-function isTimerProvider(value: unknown): value is TimerProvider {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as TimerProvider).setTimeout === 'function' &&
-    typeof (value as TimerProvider).clearTimeout === 'function'
-  );
 }
 
 /**
@@ -279,69 +194,50 @@ function isTimerProvider(value: unknown): value is TimerProvider {
  * @throws TypeError for a wrong type or unknown option, RangeError for a value out of range.
  */
 export function resolveOptions(options: RedisConnectionOptions | undefined): ResolvedOptions {
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`options must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) {
-      const hint = SEED_NAMES[key];
-      throw new TypeError(`unknown option "${key}"${hint === undefined ? '' : ` (did you mean ${hint}?)`}`);
-    }
-  }
-  const defaults = DEFAULT_REDIS_CONNECTION_OPTIONS;
-  const given = options as Record<string, unknown>;
-  const pick = (key: keyof RedisConnectionOptions): unknown => given[key];
+  const given = readOptions(options === undefined ? {} : options);
 
-  const fromUrl = pick('url') === undefined ? undefined : parseRedisUrl(nonEmptyString('url', pick('url')));
+  const fromUrl = given.url === undefined ? undefined : parseRedisUrl(assertNonEmptyString('url', given.url));
 
-  const host = fromUrl?.host ?? nonEmptyString('host', pick('host') ?? defaults.host);
-  const resolvedPort = fromUrl?.port ?? port('port', pick('port') ?? defaults.port);
+  const host = fromUrl?.host ?? assertNonEmptyString('host', given.host);
+  const resolvedPort = fromUrl?.port ?? port('port', given.port);
   const username =
     fromUrl?.username ??
-    (pick('username') === undefined ? undefined : secretString('username', pick('username')));
+    (given.username === undefined ? undefined : assertSecretString('username', given.username));
   const password =
     fromUrl?.password ??
-    (pick('password') === undefined ? undefined : secretString('password', pick('password')));
-  const db = fromUrl?.db ?? database(pick('db') ?? defaults.db);
+    (given.password === undefined ? undefined : assertSecretString('password', given.password));
+  const db = fromUrl?.db ?? assertInteger('db', given.db, 0);
 
-  const tlsOption = pick('tls');
+  const tlsOption = given.tls;
   let tls: TlsConnectionOptions | undefined;
   if (tlsOption === undefined) tls = fromUrl?.tls ? {} : undefined;
   else if (tlsOption === true) tls = {};
   else if (tlsOption === false) tls = undefined;
   else if (typeof tlsOption === 'object' && tlsOption !== null && !Array.isArray(tlsOption)) {
     tls = tlsOptions(tlsOption as Record<string, unknown>);
-  } else throw new TypeError(`tls must be a boolean or TLS options object, got ${describe(tlsOption)}`);
+  } else throw new TypeError(`tls must be a boolean or TLS options object, got ${describeValue(tlsOption)}`);
   if (fromUrl?.tls && tlsOption === false) {
     throw new RangeError('tls must not be false with a rediss:// url, got false');
   }
 
-  const adaptiveTimeout = pick('adaptiveTimeout') ?? defaults.adaptiveTimeout;
-  if (typeof adaptiveTimeout !== 'boolean') {
-    throw new TypeError(`adaptiveTimeout must be a boolean, got ${describe(adaptiveTimeout)}`);
-  }
+  const adaptiveTimeout = assertBoolean('adaptiveTimeout', given.adaptiveTimeout);
 
-  const connectionTimeoutMs = positiveDuration(
-    'connectionTimeoutMs',
-    pick('connectionTimeoutMs') ?? defaults.connectionTimeoutMs,
-  );
-  const maxConnectionTimeoutMs = positiveDuration(
+  const connectionTimeoutMs = assertDelayMs('connectionTimeoutMs', given.connectionTimeoutMs);
+  const maxConnectionTimeoutMs = assertDelayMs(
     'maxConnectionTimeoutMs',
-    pick('maxConnectionTimeoutMs') ?? Math.max(defaults.maxConnectionTimeoutMs, connectionTimeoutMs),
+    options?.maxConnectionTimeoutMs ??
+      Math.max(DEFAULT_REDIS_CONNECTION_OPTIONS.maxConnectionTimeoutMs, connectionTimeoutMs),
   );
   if (maxConnectionTimeoutMs < connectionTimeoutMs) {
     throw new RangeError(
       `maxConnectionTimeoutMs must be at least connectionTimeoutMs (${connectionTimeoutMs}), got ${maxConnectionTimeoutMs}`,
     );
   }
-  const socketTimeoutMs = positiveDuration(
-    'socketTimeoutMs',
-    pick('socketTimeoutMs') ?? defaults.socketTimeoutMs,
-  );
-  const operationTimeoutMs = positiveDuration(
+  const socketTimeoutMs = assertDelayMs('socketTimeoutMs', given.socketTimeoutMs);
+  const operationTimeoutMs = assertDelayMs(
     'operationTimeoutMs',
-    pick('operationTimeoutMs') ?? Math.min(defaults.operationTimeoutMs, socketTimeoutMs / 2),
+    options?.operationTimeoutMs ??
+      Math.min(DEFAULT_REDIS_CONNECTION_OPTIONS.operationTimeoutMs, socketTimeoutMs / 2),
   );
   if (operationTimeoutMs >= socketTimeoutMs) {
     throw new RangeError(
@@ -350,41 +246,34 @@ export function resolveOptions(options: RedisConnectionOptions | undefined): Res
   }
 
   let sentinels: SentinelAddress[] | undefined;
-  const sentinelsOption = pick('sentinels');
+  const sentinelsOption = given.sentinels;
   if (sentinelsOption !== undefined) {
     if (!Array.isArray(sentinelsOption)) {
-      throw new TypeError(`sentinels must be an array of { host, port }, got ${describe(sentinelsOption)}`);
+      throw new TypeError(
+        `sentinels must be an array of { host, port }, got ${describeValue(sentinelsOption)}`,
+      );
     }
     if (sentinelsOption.length === 0) throw new RangeError('sentinels must not be empty, got an empty array');
     sentinels = sentinelsOption.map((entry: unknown, index) => {
       if (typeof entry !== 'object' || entry === null) {
-        throw new TypeError(`sentinels[${index}] must be { host, port }, got ${describe(entry)}`);
+        throw new TypeError(`sentinels[${index}] must be { host, port }, got ${describeValue(entry)}`);
       }
       const address = entry as Record<string, unknown>;
       return {
-        host: nonEmptyString(`sentinels[${index}].host`, address.host),
+        host: assertNonEmptyString(`sentinels[${index}].host`, address.host),
         port: port(`sentinels[${index}].port`, address.port),
       };
     });
   }
   const sentinelName =
-    pick('sentinelName') === undefined ? undefined : nonEmptyString('sentinelName', pick('sentinelName'));
+    given.sentinelName === undefined ? undefined : assertNonEmptyString('sentinelName', given.sentinelName);
   if (sentinels !== undefined && sentinelName === undefined) {
     throw new TypeError('sentinelName must be a non-empty string when sentinels is set, got undefined');
   }
   const sentinelPassword =
-    pick('sentinelPassword') === undefined
+    given.sentinelPassword === undefined
       ? undefined
-      : secretString('sentinelPassword', pick('sentinelPassword'));
-
-  const clock = pick('clock') ?? systemClock;
-  if (!isClock(clock)) throw new TypeError(`clock must be an object with now(), got ${describe(clock)}`);
-  const timers = pick('timers') ?? systemClock;
-  if (!isTimerProvider(timers)) {
-    throw new TypeError(
-      `timers must be an object with setTimeout() and clearTimeout(), got ${describe(timers)}`,
-    );
-  }
+      : assertSecretString('sentinelPassword', given.sentinelPassword);
 
   return {
     host,
@@ -393,45 +282,26 @@ export function resolveOptions(options: RedisConnectionOptions | undefined): Res
     password,
     db,
     tls,
-    maxConnections: positiveInteger('maxConnections', pick('maxConnections') ?? defaults.maxConnections),
-    idleConnectionTimeoutMs: positiveDuration(
-      'idleConnectionTimeoutMs',
-      pick('idleConnectionTimeoutMs') ?? defaults.idleConnectionTimeoutMs,
-    ),
-    healthCheckIntervalMs: positiveDuration(
-      'healthCheckIntervalMs',
-      pick('healthCheckIntervalMs') ?? defaults.healthCheckIntervalMs,
-    ),
+    maxConnections: assertInteger('maxConnections', given.maxConnections, 1),
+    idleConnectionTimeoutMs: assertDelayMs('idleConnectionTimeoutMs', given.idleConnectionTimeoutMs),
+    healthCheckIntervalMs: assertDelayMs('healthCheckIntervalMs', given.healthCheckIntervalMs),
     adaptiveTimeout,
     connectionTimeoutMs,
     maxConnectionTimeoutMs,
     socketTimeoutMs,
     operationTimeoutMs,
-    fallbackProbeIntervalMs: positiveDuration(
-      'fallbackProbeIntervalMs',
-      pick('fallbackProbeIntervalMs') ?? defaults.fallbackProbeIntervalMs,
-    ),
-    recoveryThreshold: positiveInteger(
-      'recoveryThreshold',
-      pick('recoveryThreshold') ?? defaults.recoveryThreshold,
-    ),
-    reconnectMaxDelayMs: positiveDuration(
-      'reconnectMaxDelayMs',
-      pick('reconnectMaxDelayMs') ?? defaults.reconnectMaxDelayMs,
-    ),
-    connectionName: nonEmptyString('connectionName', pick('connectionName') ?? defaults.connectionName),
+    fallbackProbeIntervalMs: assertDelayMs('fallbackProbeIntervalMs', given.fallbackProbeIntervalMs),
+    recoveryThreshold: assertInteger('recoveryThreshold', given.recoveryThreshold, 1),
+    reconnectMaxDelayMs: assertDelayMs('reconnectMaxDelayMs', given.reconnectMaxDelayMs),
+    connectionName: assertNonEmptyString('connectionName', given.connectionName),
     sentinels,
     sentinelName,
     sentinelPassword,
-    clock,
-    timers,
-    createClient: createClientOption((options as Record<symbol, unknown>)[CREATE_CLIENT]),
+    clock: assertClock('clock', given.clock),
+    createClient: createClientOption((options as Record<symbol, unknown> | undefined)?.[CREATE_CLIENT]),
   };
 }
 
 function createClientOption(value: unknown): CreateClient {
-  if (value === undefined) return createIoredisClient;
-  if (typeof value !== 'function')
-    throw new TypeError(`createClient must be a function, got ${describe(value)}`);
-  return value as CreateClient;
+  return value === undefined ? createIoredisClient : assertFunction<CreateClient>('createClient', value);
 }

@@ -1,12 +1,11 @@
-import type { Clock, TimerHandle, TimerProvider } from './clock.js';
+import { type Clock, monotonicNow, type TimerHandle, type TimerProvider } from '@xnai/kit';
 import type { Connection } from './connection.js';
 
 /** What the pool needs from the manager. */
 export interface PoolHost {
   readonly maxConnections: number;
   readonly idleConnectionTimeoutMs: number;
-  readonly clock: Clock;
-  readonly timers: TimerProvider;
+  readonly clock: Clock & TimerProvider;
   /** A new command connection, not connecting yet. */
   create(autoReconnect: boolean): Connection;
   /** The current (adaptive) connection timeout. */
@@ -92,29 +91,29 @@ export class ConnectionPool {
 
   /** Records use of `connection` (a command started or settled) and keeps the idle reaper armed. */
   noteUsed(connection: Connection): void {
-    connection.lastUsedAt = this.#host.clock.now();
+    connection.lastUsedAt = monotonicNow(this.#host.clock);
     if (this.#reaper === undefined && this.#connections.length > 1) this.#armReaper();
   }
 
   #armReaper(): void {
-    const { clock, timers, idleConnectionTimeoutMs } = this.#host;
+    const { clock, idleConnectionTimeoutMs } = this.#host;
     let due = Number.POSITIVE_INFINITY;
     for (const connection of this.#connections.slice(1)) {
       due = Math.min(due, connection.lastUsedAt + idleConnectionTimeoutMs);
     }
     if (due === Number.POSITIVE_INFINITY) return;
-    this.#reaper = timers.setTimeout(
+    this.#reaper = clock.setTimeout(
       () => {
         this.#reaper = undefined;
         this.#reap();
       },
-      Math.max(0, due - clock.now()),
+      Math.max(0, due - monotonicNow(clock)),
     );
   }
 
   /** Closes every connection but the first that has been idle for `idleConnectionTimeoutMs`. */
   #reap(): void {
-    const now = this.#host.clock.now();
+    const now = monotonicNow(this.#host.clock);
     const limit = this.#host.idleConnectionTimeoutMs;
     const [primary, ...others] = this.#connections;
     if (primary === undefined) return;
@@ -137,7 +136,7 @@ export class ConnectionPool {
 
   /** Empties the pool and closes every connection at once. */
   close(): Promise<void> {
-    if (this.#reaper !== undefined) this.#host.timers.clearTimeout(this.#reaper);
+    if (this.#reaper !== undefined) this.#host.clock.clearTimeout(this.#reaper);
     this.#reaper = undefined;
     const connections = this.#connections;
     this.#connections = [];

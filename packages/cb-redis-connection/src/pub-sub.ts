@@ -1,6 +1,6 @@
+import { type Disposable, Listeners, toDisposable } from '@xnai/kit';
 import type { Connection } from './connection.js';
-import type { Timing } from './deadline.js';
-import { withDeadline } from './deadline.js';
+import { type Timing, withDeadline } from './deadline.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
 import type { SubscriberReconnectedEvent } from './events.js';
 
@@ -27,7 +27,7 @@ function noop(): void {}
  */
 export class PubSub {
   readonly #host: PubSubHost;
-  readonly #channels = new Map<string, Set<MessageListener>>();
+  readonly #channels = new Map<string, Listeners<string>>();
   #connection: Connection | undefined;
   #readyCount = 0;
 
@@ -50,27 +50,25 @@ export class PubSub {
 
   /** Adds `listener` to `channel`; the returned disposable removes it (and unsubscribes the last one). */
   subscribe(channel: string, listener: MessageListener): Disposable {
-    const entry: MessageListener = (message) => listener(message);
     let listeners = this.#channels.get(channel);
     if (listeners === undefined) {
-      listeners = new Set();
+      listeners = new Listeners();
       this.#channels.set(channel, listeners);
       const connection = this.#connection;
       if (connection?.ready) {
         this.#timed(connection.client.subscribe(channel)).catch((error) => this.#host.emitError(error));
       }
     }
-    listeners.add(entry);
+    const subscription = listeners.add(listener);
+    const added = listeners;
     this.ensure();
-    return {
-      [Symbol.dispose]: () => {
-        const current = this.#channels.get(channel);
-        if (current === undefined || !current.delete(entry) || current.size > 0) return;
-        this.#channels.delete(channel);
-        const connection = this.#connection;
-        if (connection?.ready) connection.client.unsubscribe(channel).catch(noop);
-      },
-    };
+    return toDisposable(() => {
+      subscription.dispose();
+      if (added.size > 0 || this.#channels.get(channel) !== added) return;
+      this.#channels.delete(channel);
+      const connection = this.#connection;
+      if (connection?.ready) connection.client.unsubscribe(channel).catch(noop);
+    });
   }
 
   /** Opens the subscriber connection when there are channels and the manager may connect. */
@@ -81,17 +79,12 @@ export class PubSub {
     connection.connect(this.#host.connectionTimeoutMs()).catch(noop);
   }
 
-  /** Delivers a message to the channel's listeners; a throwing listener is reported, not fatal. */
+  /**
+   * Delivers a message to the channel's listeners. A listener that throws does not stop the others
+   * or the subscriber; its error is rethrown in a microtask (the kit's listener policy).
+   */
   deliver(channel: string, message: string): void {
-    const listeners = this.#channels.get(channel);
-    if (listeners === undefined) return;
-    for (const listener of [...listeners]) {
-      try {
-        listener(message);
-      } catch (error) {
-        this.#host.emitError(error);
-      }
-    }
+    this.#channels.get(channel)?.emit(message);
   }
 
   /** The subscriber connection became ready: subscribe every channel, and after a loss say so. */

@@ -1,3 +1,4 @@
+import { captureMicrotaskErrors } from '@xnai/kit/testing';
 import { type FaultProxy, type RedisServer, startFaultProxy, startRedis, waitFor } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -214,6 +215,30 @@ describe('RedisConnectionManager against real Redis', () => {
     expect(received).not.toContain('three');
   });
 
+  it('a throwing message listener stops neither the other listeners nor the subscriber: its error is rethrown in a microtask, not reported by onError', async () => {
+    const manager = manage(new RedisConnectionManager({ url: redis.url }));
+    await manager.connect();
+    const reported: string[] = [];
+    manager.onError(({ error }) => reported.push(error.message));
+    const bug = new Error('listener bug');
+    const received: string[] = [];
+    manager.subscribe('buggy', () => {
+      throw bug;
+    });
+    manager.subscribe('buggy', (message) => received.push(message));
+    await waitFor(async () => (await manager.getHealthStatus()).subscriber.connected);
+    const rethrown = await captureMicrotaskErrors(async () => {
+      await waitFor(async () => (await manager.execute((client) => client.publish('buggy', 'one'))) === 1);
+      await waitFor(() => received.includes('one'));
+      await manager.execute((client) => client.publish('buggy', 'two'));
+      await waitFor(() => received.includes('two'));
+    });
+    expect(rethrown.length).toBeGreaterThanOrEqual(2);
+    expect(rethrown.every((error) => error === bug)).toBe(true);
+    expect(reported).toEqual([]);
+    expect(manager.isConnected).toBe(true);
+  });
+
   it('grows the pool under concurrent load, up to maxConnections', async () => {
     const manager = manage(new RedisConnectionManager({ url: redis.url, maxConnections: 3 }));
     await manager.connect();
@@ -283,7 +308,7 @@ describe('credentials and configuration', () => {
       const error = await manager.connect().catch((caught) => caught);
       expect(RedisAuthenticationError.isInstance(error)).toBe(true);
       expect(failed.map((event) => event.error.code)).toEqual(['ERR_REDIS_AUTHENTICATION']);
-      expect(entered.map((event) => event.reason)).toEqual(['authentication-failed']);
+      expect(entered.map((event) => event.reason)).toEqual(['authentication_failed']);
       const status = await manager.getHealthStatus();
       expect(status).toMatchObject({
         connected: false,
@@ -398,7 +423,7 @@ describe('faults under a steady command load', () => {
       recoveryAfterRestart: recoveryMs,
     });
 
-    expect(entered[0]?.reason).toBe('connection-lost');
+    expect(entered[0]?.reason).toBe('connection_lost');
     expect(detectionMs).toBeLessThanOrEqual(OPERATION_TIMEOUT_MS);
     expect(longestWaitMs).toBeLessThanOrEqual(OPERATION_TIMEOUT_MS + COMMAND_WAIT_SLACK_MS);
     expect(recoveryMs).toBeLessThanOrEqual(1000);

@@ -1,20 +1,26 @@
+import type { TimerHandle } from '@xnai/kit';
+import { captureMicrotaskErrors } from '@xnai/kit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CREATE_CLIENT } from './client-factory.js';
-import type { TimerHandle } from './clock.js';
-import type { AuthenticationFailedEvent, FallbackEnteredEvent, RecoveredEvent } from './events.js';
+import type {
+  AuthenticationFailedEvent,
+  ConnectionErrorEvent,
+  FallbackEnteredEvent,
+  RecoveredEvent,
+} from './events.js';
 import type { RedisConnectionOptions } from './options.js';
 import { RedisConnectionManager } from './redis-connection-manager.js';
 import { FakeRedisServer } from './testing/fake-redis.js';
 
 // The manager's rules on fake time: a scripted client (src/testing/fake-redis.ts) instead of ioredis
-// and a socket, vitest's fake timers behind the injected clock and timers. Real faults (kill, pause,
+// and a socket, vitest's fake timers behind the injected clock. Real faults (kill, pause,
 // blackhole, reset) are tested against real Redis in the *.redis.test.ts files.
 
 function setup(options: RedisConnectionOptions = {}) {
   const server = new FakeRedisServer();
   const manager = new RedisConnectionManager({
-    clock: { now: () => Date.now() },
-    timers: {
+    clock: {
+      now: () => Date.now(),
       setTimeout: (callback: () => void, delayMs: number) => setTimeout(callback, delayMs),
       clearTimeout: (handle: TimerHandle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
     },
@@ -82,7 +88,7 @@ describe('connect() attempts', () => {
     expect(server.connectAttempts.slice(0, 3)).toEqual([0, 1_000, 3_000]);
     expect(settled).toBe(false);
     expect(entered.map(({ reason, at }) => ({ reason, at }))).toEqual([
-      { reason: 'connect-failed', at: 3_000 },
+      { reason: 'connect_failed', at: 3_000 },
     ]);
     // In the background: at once, then every reconnectMaxDelayMs (250 ms): ioredis counts the
     // three attempts, so its backoff is already at the cap.
@@ -103,7 +109,7 @@ describe('connect() attempts', () => {
     // 0 + 5 000 + 1 000 wait; 6 000 + 7 500 + 2 000 wait; 15 500 + 11 250.
     expect(server.connectAttempts.slice(0, 3)).toEqual([0, 6_000, 15_500]);
     expect(await connecting).toBe(false);
-    expect(entered[0]).toMatchObject({ reason: 'connect-failed', at: 26_750 });
+    expect(entered[0]).toMatchObject({ reason: 'connect_failed', at: 26_750 });
     await manager.disconnect();
   });
 
@@ -151,7 +157,7 @@ describe('fallback on the first evidence', () => {
     await advanceTo(1_000);
     server.setState('down');
     server.dropConnections();
-    expect(entered).toEqual([expect.objectContaining({ reason: 'connection-lost', at: 1_000 })]);
+    expect(entered).toEqual([expect.objectContaining({ reason: 'connection_lost', at: 1_000 })]);
     expect(manager.fallbackMode).toBe(true);
     await advanceTo(2_000);
     expect(server.connectAttempts.slice(1)).toEqual([1_050, 1_150, 1_350, 1_600, 1_850]);
@@ -167,9 +173,43 @@ describe('fallback on the first evidence', () => {
     expect(entered).toEqual([]);
     server.replyErrorOnce('set', "READONLY You can't write against a read only replica.");
     await expect(manager.execute((client) => client.set('k', 'v'))).rejects.toMatchObject({
-      reason: 'server-unusable',
+      reason: 'server_unusable',
     });
-    expect(entered.map((event) => event.reason)).toEqual(['server-unusable']);
+    expect(entered.map((event) => event.reason)).toEqual(['server_unusable']);
+    await manager.disconnect();
+  });
+});
+
+describe('listeners', () => {
+  it('a throwing listener stops neither the manager nor the other listeners: its error is rethrown in a microtask, and onError keeps reporting Redis only', async () => {
+    const { server, manager, entered, recovered } = await connected();
+    const reported: ConnectionErrorEvent[] = [];
+    manager.onError((event) => reported.push(event));
+    const bug = new Error('listener bug');
+    for (const on of ['onFallbackEntered', 'onRecovered', 'onError'] as const) {
+      manager[on](() => {
+        throw bug;
+      });
+    }
+    const after: string[] = [];
+    manager.onFallbackEntered((event) => after.push(event.reason));
+    const rethrown = await captureMicrotaskErrors(async () => {
+      await advanceTo(1_000);
+      server.setState('frozen');
+      void manager.execute((client) => client.get('k')).catch(() => undefined);
+      await advance(251);
+      server.setState('up');
+      await advance(300);
+    });
+    // The listeners added before and after the throwing one heard of fallback and of recovery.
+    expect(entered.map((event) => event.reason)).toEqual(['timeout']);
+    expect(after).toEqual(['timeout']);
+    expect(recovered).toHaveLength(1);
+    expect(manager.isConnected).toBe(true);
+    // One rethrow per event the throwing listeners got; none of them became an onError event.
+    expect(rethrown.length).toBeGreaterThanOrEqual(2);
+    expect(rethrown.every((error) => error === bug)).toBe(true);
+    expect(reported.map((event) => event.error.message)).not.toContain('listener bug');
     await manager.disconnect();
   });
 });
@@ -245,7 +285,7 @@ describe('a wrong password', () => {
       code: 'ERR_REDIS_AUTHENTICATION',
     });
     expect(authenticationFailed).toHaveLength(1);
-    expect(entered.map((event) => event.reason)).toEqual(['authentication-failed']);
+    expect(entered.map((event) => event.reason)).toEqual(['authentication_failed']);
     expect(await manager.getHealthStatus()).toMatchObject({
       mode: 'fallback',
       fallbackMode: true,

@@ -1,8 +1,8 @@
+import { type Disposable, monotonicNow, type TimerHandle } from '@xnai/kit';
 import type { Redis } from 'ioredis';
 import { AdaptiveTimeout } from './adaptive-timeout.js';
 import { reconnectDelayMs } from './backoff.js';
 import { classifyError, isConfigurationFailure, sanitizeCause } from './classify-error.js';
-import type { TimerHandle } from './clock.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { ConfigurationFailure } from './configuration-failure.js';
 import { runConnectAttempts } from './connect-attempts.js';
@@ -74,6 +74,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   readonly #configurationFailure: ConfigurationFailure;
 
   #mode: ConnectionMode = 'idle';
+  /** When the mode last changed, on the clock's duration scale (`monotonicNow`). */
   #modeSince: number;
   /** An attempt of the current `connect()` failed: callers are on their fallback already. */
   #attemptFailed = false;
@@ -95,7 +96,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     this.#options = resolveOptions(options);
     const resolved = this.#options;
     const { host, port, db, password, username, sentinelPassword, sentinels, sentinelName } = resolved;
-    this.#timing = { clock: resolved.clock, timers: resolved.timers };
+    this.#timing = { clock: resolved.clock };
     this.#secrets = [password, sentinelPassword, username];
     this.#endpoint =
       sentinels === undefined ? `${host}:${port}/${db}` : `sentinel master "${sentinelName}"/${db}`;
@@ -104,13 +105,12 @@ export class RedisConnectionManager implements AsyncDisposable {
       resolved.maxConnectionTimeoutMs,
       resolved.adaptiveTimeout,
     );
-    this.#modeSince = resolved.clock.now();
+    this.#modeSince = monotonicNow(resolved.clock);
     this.#probe = writeProbe(
       healthProbeKey(resolved.connectionName),
       healthProbeTtlMs(resolved.operationTimeoutMs),
     );
-    // A throwing listener must not break the manager: it is reported as an error event.
-    this.#listeners = new ManagerEvents((error) => this.#emitError(error));
+    this.#listeners = new ManagerEvents();
     this.#configurationFailure = new ConfigurationFailure((error) =>
       this.#listeners.authenticationFailed.emit({ error, at: resolved.clock.now() }),
     );
@@ -271,7 +271,7 @@ export class RedisConnectionManager implements AsyncDisposable {
           this.#retryInBackground(primary, this.#configurationFailure.nextDelayMs());
           throw result.error;
         }
-        this.#enterFallback('connect-failed', result.error);
+        this.#enterFallback('connect_failed', result.error);
         this.#retryInBackground(primary, 0);
         return false;
       default:
@@ -287,7 +287,7 @@ export class RedisConnectionManager implements AsyncDisposable {
       if (!this.#isClosed()) primary.connect(this.#adaptive.currentMs).catch(noop);
     };
     if (delayMs === 0) start();
-    else this.#retryTimer = this.#options.timers.setTimeout(start, delayMs);
+    else this.#retryTimer = this.#options.clock.setTimeout(start, delayMs);
     this.#pubSub.ensure();
   }
 
@@ -311,7 +311,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   async #close(): Promise<void> {
     this.#setMode('closed');
     this.#cancelSleep?.();
-    if (this.#retryTimer !== undefined) this.#options.timers.clearTimeout(this.#retryTimer);
+    if (this.#retryTimer !== undefined) this.#options.clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#health.stop();
     await Promise.all([this.#pool.close(), this.#pubSub.close()]);
@@ -329,7 +329,7 @@ export class RedisConnectionManager implements AsyncDisposable {
    *   10 % of the timeout (at least 10 ms) waits once more for that lateness (at most the timeout).
    * - Redis error replies reject with {@link RedisCommandError} (`replyCode` is the reply's prefix)
    *   and are not evidence against Redis, except READONLY, LOADING and MASTERDOWN, which reject with
-   *   {@link RedisUnavailableError} (reason `server-unusable`) and switch to fallback mode.
+   *   {@link RedisUnavailableError} (reason `server_unusable`) and switch to fallback mode.
    * - In fallback mode (or before `connect()` succeeded, or after `disconnect()`) it rejects at once
    *   with {@link RedisUnavailableError} without touching the network.
    * - Errors thrown by `operation`'s own code (not by Redis) come out unchanged.
@@ -359,7 +359,7 @@ export class RedisConnectionManager implements AsyncDisposable {
       case 'idle':
       case 'connecting':
         return Promise.reject(
-          new RedisUnavailableError('not-connected', `Redis at ${this.#endpoint} is not connected yet`),
+          new RedisUnavailableError('not_connected', `Redis at ${this.#endpoint} is not connected yet`),
         );
       case 'closed':
         return Promise.reject(new RedisUnavailableError('closed', 'the connection manager is closed'));
@@ -369,7 +369,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     const connection = this.#pool.pick();
     if (connection === undefined) {
       const error = new RedisUnavailableError(
-        'connection-lost',
+        'connection_lost',
         `no connection to Redis at ${this.#endpoint} is ready`,
       );
       this.#reportEvidence(error);
@@ -461,7 +461,7 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   /** The seed's health fields plus latency, timeouts, failure count and time in mode. Never touches the network. */
   async getHealthStatus(): Promise<RedisHealthStatus> {
-    const now = this.#options.clock.now();
+    const now = monotonicNow(this.#options.clock);
     return {
       connected: this.#mode === 'connected',
       fallbackMode: this.fallbackMode,
@@ -506,7 +506,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     const raw = connection.lastRawError;
     const error =
       raw === undefined
-        ? new RedisUnavailableError('connection-lost', `connection to Redis at ${this.#endpoint} closed`)
+        ? new RedisUnavailableError('connection_lost', `connection to Redis at ${this.#endpoint} closed`)
         : this.#toManagerError(raw);
     this.#reportEvidence(error);
   }
@@ -531,24 +531,23 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   #onProbeFailed(outcome: Exclude<ProbeOutcome, { kind: 'healthy' }>): void {
     if (outcome.kind === 'unhealthy') {
-      this.#reportEvidence(outcome.error, 'health-check');
+      this.#reportEvidence(outcome.error, 'health_check');
       return;
     }
     // Nothing to probe: reconnect errors are counted where they happen.
     if (this.#mode === 'connected') {
       this.#reportEvidence(
-        new RedisUnavailableError('connection-lost', `no connection to Redis at ${this.#endpoint} is ready`),
-        'health-check',
+        new RedisUnavailableError('connection_lost', `no connection to Redis at ${this.#endpoint} is ready`),
+        'health_check',
       );
     }
   }
 
   #recover(): void {
-    const now = this.#options.clock.now();
-    const fallbackDurationMs = Math.max(0, now - this.#modeSince);
+    const fallbackDurationMs = Math.max(0, monotonicNow(this.#options.clock) - this.#modeSince);
     this.#setMode('connected');
     this.#listeners.forgetLastError();
-    this.#listeners.recovered.emit({ fallbackDurationMs, at: now });
+    this.#listeners.recovered.emit({ fallbackDurationMs, at: this.#options.clock.now() });
     this.#pubSub.check();
   }
 
@@ -563,7 +562,7 @@ export class RedisConnectionManager implements AsyncDisposable {
   #setMode(mode: ConnectionMode): void {
     if (this.#mode === mode) return;
     this.#mode = mode;
-    this.#modeSince = this.#options.clock.now();
+    this.#modeSince = monotonicNow(this.#options.clock);
   }
 
   #enterFallback(reason: FallbackReason, error: RedisManagerError): void {
@@ -583,11 +582,11 @@ export class RedisConnectionManager implements AsyncDisposable {
 
   #reasonOf(error: RedisManagerError): FallbackReason {
     if (RedisTimeoutError.isInstance(error)) return 'timeout';
-    if (RedisAuthenticationError.isInstance(error)) return 'authentication-failed';
-    if (RedisTlsError.isInstance(error)) return 'tls-failed';
-    if (RedisUnavailableError.isInstance(error) && error.reason === 'server-unusable')
-      return 'server-unusable';
-    return 'connection-lost';
+    if (RedisAuthenticationError.isInstance(error)) return 'authentication_failed';
+    if (RedisTlsError.isInstance(error)) return 'tls_failed';
+    if (RedisUnavailableError.isInstance(error) && error.reason === 'server_unusable')
+      return 'server_unusable';
+    return 'connection_lost';
   }
 
   #recordFailure(error: RedisManagerError): void {
@@ -613,13 +612,13 @@ export class RedisConnectionManager implements AsyncDisposable {
   #toManagerError(raw: unknown): RedisManagerError {
     const classified = classifyError(raw, { endpoint: this.#endpoint, secrets: this.#secrets });
     if (classified.kind !== 'foreign') return classified.error as RedisManagerError;
-    return new RedisUnavailableError('connection-lost', `Redis at ${this.#endpoint} failed`, {
+    return new RedisUnavailableError('connection_lost', `Redis at ${this.#endpoint} failed`, {
       cause: sanitizeCause(raw, this.#secrets),
     });
   }
 
   #sleep(delayMs: number): Promise<void> {
-    const sleep = cancellableSleep(this.#options.timers, delayMs);
+    const sleep = cancellableSleep(this.#options.clock, delayMs);
     this.#cancelSleep = sleep.cancel;
     return sleep.done.finally(() => {
       if (this.#cancelSleep === sleep.cancel) this.#cancelSleep = undefined;

@@ -58,7 +58,7 @@ describe('TLS (rediss://)', () => {
     expect(await unchecked.connect()).toBe(true);
   });
 
-  it('an untrusted CA never connects and says so: RedisTlsError, fallback reason tls-failed, lastError', async () => {
+  it('an untrusted CA never connects and says so: RedisTlsError, fallback reason tls_failed, lastError', async () => {
     using untrusted = createTlsMaterial();
     const manager = manage(new RedisConnectionManager({ url: tlsRedis.url, tls: { ca: untrusted.ca } }));
     const entered: FallbackEnteredEvent[] = [];
@@ -77,7 +77,7 @@ describe('TLS (rediss://)', () => {
       tlsCode: 'SELF_SIGNED_CERT_IN_CHAIN',
     });
     expect((error as Error).message).toMatch(/check tls\.ca/);
-    expect(entered.map((event) => event.reason)).toEqual(['tls-failed']);
+    expect(entered.map((event) => event.reason)).toEqual(['tls_failed']);
     expect(errors.some((event) => event.error.code === 'ERR_REDIS_TLS')).toBe(true);
     expect(await manager.getHealthStatus()).toMatchObject({
       connected: false,

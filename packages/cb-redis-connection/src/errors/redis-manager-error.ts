@@ -1,3 +1,5 @@
+import { createErrorBrand } from '@xnai/kit';
+
 /** Stable codes of the errors this package raises. */
 export type RedisManagerErrorCode =
   | 'ERR_REDIS_UNAVAILABLE'
@@ -6,17 +8,13 @@ export type RedisManagerErrorCode =
   | 'ERR_REDIS_AUTHENTICATION'
   | 'ERR_REDIS_TLS';
 
-// Symbol.for, not a module-local symbol: two copies of this package must recognise each other's errors.
-const BRAND = Symbol.for('@xnai/cb-redis-connection/error');
+// A global key, never to change: every copy of this package (ESM and CommonJS builds, two versions
+// side by side) marks and recognises its errors under it.
+const BRAND = createErrorBrand<RedisManagerErrorCode>('@xnai/cb-redis-connection/error');
 
-function brandOf(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return undefined;
-  return (value as { [BRAND]?: unknown })[BRAND];
-}
-
-/** @internal */
+/** @internal Whether `value` is an error of this package with `code`, from any copy of it. */
 export function hasCode(value: unknown, code: RedisManagerErrorCode): boolean {
-  return brandOf(value) === code;
+  return BRAND.codeOf(value) === code;
 }
 
 /**
@@ -31,11 +29,11 @@ export abstract class RedisManagerError extends Error {
   protected constructor(code: RedisManagerErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    Object.defineProperty(this, BRAND, { value: code, enumerable: false });
+    BRAND.mark(this, code);
   }
 
   /** True for any error of this package, including errors from another copy of it. */
   static isInstance(value: unknown): value is RedisManagerError {
-    return typeof brandOf(value) === 'string';
+    return BRAND.codeOf(value) !== undefined;
   }
 }

@@ -5,11 +5,11 @@ export type RedisUnavailableReason =
   /** The manager is in fallback mode; the network was not touched. */
   | 'fallback'
   /** The connection broke (closed, reset, refused) while the command ran. */
-  | 'connection-lost'
+  | 'connection_lost'
   /** The server answers but cannot serve (READONLY replica, LOADING, MASTERDOWN). */
-  | 'server-unusable'
+  | 'server_unusable'
   /** `connect()` has not succeeded yet. */
-  | 'not-connected'
+  | 'not_connected'
   /** `disconnect()` was called. */
   | 'closed';
 
