@@ -945,7 +945,9 @@ describe('CircuitBreaker', () => {
       vi.advanceTimersByTime(1_000);
       store.latencyMs = 5;
       store.operations.length = 0;
-      const calls = Array.from({ length: 1_000 }, () => breaker.execute(hang).catch((error: unknown) => error));
+      const calls = Array.from({ length: 1_000 }, () =>
+        breaker.execute(hang).catch((error: unknown) => error),
+      );
       await vi.advanceTimersByTimeAsync(5);
       await settle();
       expect(store.operations).toEqual(['acquire']);
@@ -956,7 +958,9 @@ describe('CircuitBreaker', () => {
       await vi.advanceTimersByTimeAsync(1);
       expect(settled).not.toBe('pending');
       expect(
-        (settled as unknown[]).every((error) => CircuitOpenError.isInstance(error) && error.reason === 'half_open_full'),
+        (settled as unknown[]).every(
+          (error) => CircuitOpenError.isInstance(error) && error.reason === 'half_open_full',
+        ),
       ).toBe(true);
       expect(store.states.get('payments')?.probes).toHaveLength(1);
     });

@@ -50,6 +50,10 @@ export type { StateChangeEvent, StoreErrorEvent };
 /** What a breaker does with a call when its store cannot be reached to admit it. */
 export type StoreFailureMode = 'fail-open' | 'fail-closed';
 
+/**
+ * Options of {@link CircuitBreaker}: the policy ({@link CircuitPolicyOptions}) plus the breaker's own.
+ * Validated once, at construction; the defaults are {@link DEFAULT_CIRCUIT_BREAKER_OPTIONS}.
+ */
 export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyOptions {
   /** The circuit's name: 1 to 256 UTF-8 bytes, no control characters, no lone surrogates. */
   readonly name: string;
@@ -127,15 +131,22 @@ export interface ExecuteOptions {
    * the store, it settles the call at once with its reason. Without a timeout, `fn` receives it as
    * it is and the breaker adds no listener to it: `fn` honours it, and an outcome that arrives after
    * it aborted counts for nothing. With `callTimeoutMs`, aborting it settles the call at once.
+   * @default none (the breaker-wide `signal`, if any)
    */
   readonly signal?: AbortSignal;
 }
 
 /** Options of a manual override. */
 export interface OverrideOptions {
-  /** Shown in status and events. */
+  /**
+   * Shown in status and events; at most 1,024 characters.
+   * @default none (`null` in the stored override)
+   */
   readonly reason?: string;
-  /** The override lapses after this long, on the store's clock; absent for none. */
+  /**
+   * The override lapses after this long, on the store's clock.
+   * @default none (until cleared or reset)
+   */
   readonly durationMs?: number;
 }
 

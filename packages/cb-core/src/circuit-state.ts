@@ -12,6 +12,7 @@ export const STATE_SCHEMA_VERSION = 1;
 
 /** A manual override of a circuit, as stored. */
 export interface CircuitOverride {
+  /** `forced_open` rejects every call; `forced_closed` admits every call and counts none. */
   readonly mode: OverrideMode;
   /** Free text shown in status and events, or `null`. */
   readonly reason: string | null;
@@ -23,9 +24,11 @@ export interface CircuitOverride {
 
 /** A half-open probe permit. It is released by the probe's outcome, or lapses at `expiresAt`. */
 export interface ProbeLease {
+  /** The lease's id (the `leaseId` of the call that took it). */
   readonly id: string;
   /** The half-open round the lease belongs to; outcomes of an earlier round are ignored. */
   readonly round: number;
+  /** Epoch ms at which the lease lapses if its call never reports. */
   readonly expiresAt: number;
 }
 
@@ -33,8 +36,11 @@ export interface ProbeLease {
 export interface TimeBucket {
   /** Epoch ms at which the bucket starts (a multiple of the bucket length). */
   readonly start: number;
+  /** Calls recorded in the bucket. */
   readonly calls: number;
+  /** Of those, failures. */
   readonly failures: number;
+  /** Of those, slow calls (see `slowCallDurationMs`). */
   readonly slow: number;
 }
 
@@ -53,14 +59,19 @@ export type CircuitWindow =
  * Times are epoch milliseconds (the seed used float seconds); `0` means "never".
  */
 export interface CircuitStateData {
+  /** The layout of this data ({@link STATE_SCHEMA_VERSION}). */
   readonly schemaVersion: typeof STATE_SCHEMA_VERSION;
+  /** The state machine's state (`closed`, `open`, `half_open`), overrides aside. */
   readonly state: CircuitState;
   /** Consecutive failures since the last recorded success. */
   readonly failureCount: number;
   /** Consecutive recorded successes since the last failure (in half-open: toward `successThreshold`). */
   readonly successCount: number;
+  /** Epoch ms of the last recorded failure; `0`: never. */
   readonly lastFailureTime: number;
+  /** Epoch ms of the last recorded success; `0`: never. */
   readonly lastSuccessTime: number;
+  /** Epoch ms of the last change of `state`; `0`: never. */
   readonly lastStateChange: number;
   /**
    * Grows with every write: `max(previous + 1, now * 1000)`, so it also exceeds every version seen
@@ -73,8 +84,11 @@ export interface CircuitStateData {
   readonly openUntil: number;
   /** Counts half-open rounds, so a late outcome of an earlier round is recognised and ignored. */
   readonly halfOpenRound: number;
+  /** The manual override in force (it may have lapsed: see `expiresAt`), or `null`. */
   readonly override: CircuitOverride | null;
+  /** Probe permits leased in half-open, across every instance. */
   readonly probes: readonly ProbeLease[];
+  /** The sliding window's recent outcomes (`kind: 'none'` without a window). */
   readonly window: CircuitWindow;
   /**
    * Epoch ms of the last **decision** about this circuit that the fleet must not lose: an operator
@@ -93,6 +107,7 @@ export interface CircuitStateData {
  * for the store's TTL. Reads report a deleted circuit as absent.
  */
 export interface CircuitTombstone {
+  /** Marks a deletion. */
   readonly deleted: true;
   /** Above every version the circuit had, so views take the deletion. */
   readonly version: number;

@@ -13,6 +13,7 @@ import type { CallOutcome } from './store.js';
 export interface OutcomeBatch {
   /** Counted calls: successes plus failures (ignored outcomes are not part of a batch). */
   readonly calls: number;
+  /** Of those, failures. */
   readonly failures: number;
   /** Calls that took at least the policy's `slowCallDurationMs`. */
   readonly slowCalls: number;
@@ -145,7 +146,9 @@ export class OutcomeBatchBuilder {
 
 /** A list of outcomes split into its reduced closed-state batch and its probe outcomes (in order). */
 export interface ReducedOutcomes {
+  /** The outcomes admitted while closed, reduced to one batch. */
   readonly batch: OutcomeBatch;
+  /** The half-open probes' outcomes, in order. */
   readonly probes: readonly CallOutcome[];
 }
 

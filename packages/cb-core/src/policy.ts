@@ -2,6 +2,7 @@ import { assertInteger, assertNumber, assertObject, assertOneOf } from '@xnai/ki
 
 /** A sliding window over the last `size` calls. */
 export interface CountWindowOptions {
+  /** A window over a number of calls. */
   readonly type: 'count';
   /** Number of most recent calls the rates are computed over. */
   readonly size: number;
@@ -9,7 +10,9 @@ export interface CountWindowOptions {
 
 /** A sliding window over the last `durationMs`, kept as `bucketCount` buckets. */
 export interface TimeWindowOptions {
+  /** A window over a duration. */
   readonly type: 'time';
+  /** How far back the window reaches, in milliseconds. */
   readonly durationMs: number;
   /**
    * Buckets the window is kept in; `durationMs` must divide evenly by it.
@@ -18,6 +21,7 @@ export interface TimeWindowOptions {
   readonly bucketCount?: number;
 }
 
+/** The sliding window of {@link CircuitPolicyOptions.slidingWindow}: over the last calls, or over the last milliseconds. */
 export type SlidingWindowOptions = CountWindowOptions | TimeWindowOptions;
 
 /**
@@ -99,24 +103,41 @@ export interface CircuitPolicyOptions {
 
 /** A validated policy with every default filled in. Stores receive this shape. */
 export interface CircuitPolicy {
+  /** As {@link CircuitPolicyOptions.failureThreshold}. */
   readonly failureThreshold: number;
+  /** As {@link CircuitPolicyOptions.successThreshold}. */
   readonly successThreshold: number;
+  /** As {@link CircuitPolicyOptions.halfOpenMaxCalls}. */
   readonly halfOpenMaxCalls: number;
+  /** As {@link CircuitPolicyOptions.openTimeoutMs}. */
   readonly openTimeoutMs: number;
+  /** As {@link CircuitPolicyOptions.maxOpenTimeoutMs}. */
   readonly maxOpenTimeoutMs: number;
+  /** As {@link CircuitPolicyOptions.backoffMultiplier}. */
   readonly backoffMultiplier: number;
+  /** As {@link CircuitPolicyOptions.jitterRatio}. */
   readonly jitterRatio: number;
+  /** As {@link CircuitPolicyOptions.slidingWindow}, resolved (`bucketCount` filled in). */
   readonly slidingWindow: { readonly type: 'count'; readonly size: number } | ResolvedTimeWindow | null;
+  /** As {@link CircuitPolicyOptions.failureRateThreshold}. */
   readonly failureRateThreshold: number;
+  /** As {@link CircuitPolicyOptions.minimumCalls}. */
   readonly minimumCalls: number;
+  /** As {@link CircuitPolicyOptions.slowCallDurationMs}. */
   readonly slowCallDurationMs: number | null;
+  /** As {@link CircuitPolicyOptions.slowCallRateThreshold}. */
   readonly slowCallRateThreshold: number;
+  /** As {@link CircuitPolicyOptions.probeLeaseMs}, at least the breaker's `callTimeoutMs`. */
   readonly probeLeaseMs: number;
 }
 
+/** A time window as a resolved policy holds it: `bucketCount` filled in. */
 export interface ResolvedTimeWindow {
+  /** A window over a duration. */
   readonly type: 'time';
+  /** How far back the window reaches, in milliseconds. */
   readonly durationMs: number;
+  /** Buckets the window is kept in. */
   readonly bucketCount: number;
 }
 

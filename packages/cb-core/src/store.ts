@@ -23,8 +23,11 @@ export type TransitionReason =
 
 /** A change of a circuit's status, as announced once by the store write that made it. */
 export interface CircuitTransition {
+  /** The status before the write. */
   readonly from: CircuitStatus;
+  /** The status after it. */
   readonly to: CircuitStatus;
+  /** Why the status changed. */
   readonly reason: TransitionReason;
   /** Epoch ms, by the store's clock. */
   readonly at: number;
@@ -32,14 +35,18 @@ export interface CircuitTransition {
 
 /** A half-open probe permit as handed to the caller, to be returned with the outcome. */
 export interface ProbeTicket {
+  /** The lease's id (the `leaseId` of the call that took it). */
   readonly id: string;
+  /** The half-open round the permit belongs to. */
   readonly round: number;
 }
 
 /** How a call ended: `ignored` outcomes count neither way (and only release a probe permit). */
 export type OutcomeKind = 'success' | 'failure' | 'ignored';
 
+/** One call's outcome, as a breaker records it with {@link CircuitStateStore.record}. */
 export interface CallOutcome {
+  /** How the call ended. */
   readonly kind: OutcomeKind;
   /** The call took at least the policy's `slowCallDurationMs`. */
   readonly slow?: boolean;
@@ -60,6 +67,7 @@ export type Admission =
       readonly retryAt: number | null;
     };
 
+/** What a breaker sends with {@link CircuitStateStore.acquire}. */
 export interface AcquireRequest {
   /** Identifier of the probe lease, unique per call. */
   readonly leaseId: string;
@@ -67,13 +75,17 @@ export interface AcquireRequest {
   readonly jitter?: number;
 }
 
+/** The store's answer to {@link CircuitStateStore.acquire}. */
 export interface AcquireResult {
+  /** Whether the call may run, and under which probe permit. */
   readonly admission: Admission;
+  /** The circuit's state after the admission. */
   readonly state: CircuitStateData;
 }
 
 /** Requested override; `setAt` (and the expiry of a `durationMs`) are filled in by the store's clock. */
 export interface OverrideRequest {
+  /** `forced_open` or `forced_closed`. */
   readonly mode: OverrideMode;
   /** Shown in status and events; at most 1,024 characters. */
   readonly reason?: string | null;
@@ -88,9 +100,11 @@ export interface OverrideRequest {
 
 /** A change pushed to subscribers. `state` is `null` when the circuit was deleted. */
 export interface CircuitStateChange {
+  /** The circuit. */
   readonly name: string;
   /** The state's version, or the deletion's (its tombstone's). */
   readonly version: number;
+  /** The state written, or `null` for a deletion. */
   readonly state: CircuitStateData | null;
   /** The status change this write made, or `null` when the status stayed the same. */
   readonly transition: CircuitTransition | null;
@@ -98,8 +112,12 @@ export interface CircuitStateChange {
   readonly decidedAt?: number;
 }
 
+/** Options of {@link CircuitStateStore.subscribe}. */
 export interface SubscribeOptions {
-  /** Deliver only changes of this circuit. */
+  /**
+   * Deliver only changes of this circuit.
+   * @default every circuit's changes
+   */
   readonly name?: string;
 }
 
@@ -112,6 +130,7 @@ export interface SubscribeOptions {
  * one step, so concurrent callers across processes never lose an update.
  */
 export interface CircuitStateStore {
+  /** The version of this contract the store implements. */
   readonly specificationVersion: 'v1';
   /** `true` when state lives in this process only (no other instance can see it). */
   readonly local: boolean;
@@ -136,6 +155,7 @@ export interface CircuitStateStore {
    * (a stale copy is not written back). Resolves `true` when there was a state.
    */
   deleteState(name: string): Promise<boolean>;
+  /** Every stored circuit's state, by name (the seed's `get_all_states`); deleted circuits are left out. */
   getAllStates(): Promise<Map<string, CircuitStateData>>;
   /** Admits a call, leases a half-open probe, or rejects until a time. */
   acquire(name: string, policy: CircuitPolicy, request: AcquireRequest): Promise<AcquireResult>;

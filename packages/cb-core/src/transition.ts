@@ -68,6 +68,7 @@ export interface TransitionOptions {
   readonly authoritative?: boolean;
 }
 
+/** What {@link transition} makes of one event: the next state, and what a store must write and announce. */
 export interface TransitionResult {
   /**
    * The state after the event. When `changed` is false, the previous state with its stored times

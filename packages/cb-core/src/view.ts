@@ -12,9 +12,13 @@ import { transition } from './transition.js';
 
 /** Payload of {@link CircuitBreaker.onStateChange}. */
 export interface StateChangeEvent {
+  /** The circuit. */
   readonly name: string;
+  /** The status before the change. */
   readonly from: CircuitStatus;
+  /** The status after it. */
   readonly to: CircuitStatus;
+  /** Why it changed; `synchronized` when the view took the store's state without a reason (a load, a refresh, a deletion). */
   readonly reason: TransitionReason | 'synchronized';
   /** Epoch ms of the change (the store's clock when the store made it). */
   readonly at: number;
@@ -22,8 +26,11 @@ export interface StateChangeEvent {
 
 /** Payload of {@link CircuitBreaker.onStoreError}: store I/O failed; the caller was not affected. */
 export interface StoreErrorEvent {
+  /** The circuit. */
   readonly name: string;
+  /** The store operation that failed. */
   readonly operation: 'load' | 'refresh' | 'acquire' | 'record';
+  /** What the store threw. */
   readonly error: unknown;
 }
 
