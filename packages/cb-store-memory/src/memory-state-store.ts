@@ -35,6 +35,7 @@ import {
   validateCircuitName,
 } from '@xnai/cb-core';
 
+/** Options of {@link MemoryStateStore}. Every field is optional; validated once, at construction. */
 export interface MemoryStateStoreOptions {
   /**
    * How long a circuit's state is kept after the last thing in force ends (its last write, its open
@@ -66,7 +67,9 @@ export interface MemoryStateStoreOptions {
 
 /** Fallback-status shape of the seed (`get_fallback_status`). */
 export interface MemoryStoreStatus {
+  /** Circuits held (deleted ones aside). */
   readonly statesCount: number;
+  /** Their names. */
   readonly states: readonly string[];
 }
 

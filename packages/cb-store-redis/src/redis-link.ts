@@ -9,7 +9,9 @@ export type RedisClient = Redis | Cluster;
  * `@xnai/cb-redis-connection` has this shape; the store depends on the shape, not the package.
  */
 export interface RedisCommandExecutor {
+  /** Runs `operation` on a client under a timeout; rejects at once while Redis is unusable. */
   execute<T>(operation: (client: Redis) => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
+  /** Listens to a Pub/Sub channel; the returned disposable stops listening. */
   subscribe(channel: string, listener: (message: string) => void): globalThis.Disposable;
   /** Fired when the subscriber connection came back (messages in between were lost). */
   onReconnected?(listener: () => void): globalThis.Disposable;

@@ -51,6 +51,7 @@ import {
 import readScript from './scripts/read.lua';
 import transitionScript from './scripts/transition.lua';
 
+/** Options of {@link RedisStateStore}. Validated once, at construction. */
 export interface RedisStateStoreOptions {
   /**
    * Where to send commands: a `RedisConnectionManager` from `@xnai/cb-redis-connection`
@@ -99,6 +100,7 @@ export interface RedisStateStoreOptions {
 
 /** Payload of {@link RedisStateStore.onCorruptState}. */
 export interface CorruptStateEvent {
+  /** The circuit whose stored data was wrong. */
   readonly name: string;
   /** What was wrong; `clamped:<field>` means future times were pulled back to Redis time. */
   readonly problem: string;
