@@ -124,6 +124,19 @@ describe('the packed packages', () => {
     ).toBeUndefined();
   });
 
+  it('mention the private kit nowhere: it is bundled, not a dependency, in code, types and maps alike', () => {
+    const mentions: string[] = [];
+    const visit = (directory: string): void => {
+      for (const entry of readdirSync(directory, { withFileTypes: true })) {
+        const path = join(directory, entry.name);
+        if (entry.isDirectory()) visit(path);
+        else if (readFileSync(path, 'utf8').includes('@xnai/kit')) mentions.push(path.slice(consumer.length + 1));
+      }
+    };
+    for (const { manifest } of published) visit(join(consumer, 'node_modules', manifest.name));
+    expect(mentions).toEqual([]);
+  });
+
   it('import from ESM, and a breaker runs on the memory store', async () => {
     const script = `
       const names = ${JSON.stringify(ENTRY_POINTS)};
