@@ -4,7 +4,14 @@ import { CircuitBreakerRegistry } from '@xnai/cb-registry';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { ConsecutiveBreaker, circuitBreaker, handleAll, TimeoutStrategy, timeout, wrap } from 'cockatiel';
 import type { BenchContext } from './context.js';
-import { type Contender, collectGarbage, compare, type ContenderFigure, figureOf, type Task } from './harness.js';
+import {
+  type Contender,
+  type ContenderFigure,
+  collectGarbage,
+  compare,
+  figureOf,
+  type Task,
+} from './harness.js';
 import { COCKATIEL } from './peers.js';
 import { type MeasurementResult, type Row, row } from './report.js';
 
@@ -27,7 +34,8 @@ async function retainedPerCall(task: Task, count: number): Promise<number> {
  */
 function agedHeap(): unknown[] {
   const kept: unknown[] = [];
-  for (let index = 0; index < 1_500_000; index += 1) kept.push({ index, label: `entry-${index}`, next: null });
+  for (let index = 0; index < 1_500_000; index += 1)
+    kept.push({ index, label: `entry-${index}`, next: null });
   for (let round = 0; round < 3; round += 1) collectGarbage();
   return kept;
 }
@@ -78,7 +86,10 @@ export async function measureCallPaths(context: BenchContext): Promise<Measureme
       { subject: 'registry', task: () => registry.callWithCircuitBreaker('r', fn) },
       { subject: COCKATIEL, task: () => cockatiel.execute(fn) },
       { subject: 'plain breaker, request signal', task: () => plain.execute(fn, { signal: request }) },
-      { subject: 'registry, request signal', task: () => registry.callWithCircuitBreaker('r', fn, { signal: request }) },
+      {
+        subject: 'registry, request signal',
+        task: () => registry.callWithCircuitBreaker('r', fn, { signal: request }),
+      },
       { subject: `${COCKATIEL}, request signal`, task: () => cockatiel.execute(fn, request) },
       { subject: 'plain breaker, callTimeoutMs', task: () => timed.execute(fn) },
       { subject: 'registry, callTimeoutMs', task: () => registry.callWithCircuitBreaker('r-timed', fn) },
@@ -89,18 +100,27 @@ export async function measureCallPaths(context: BenchContext): Promise<Measureme
       ? { iterations: 3_000, rounds: 3, warmupIterations: 3_000 }
       : { iterations: 100_000, rounds: 7, warmupIterations: 50_000 };
     const young = await compare(contenders, options);
-    let kept: unknown[] | null = agedHeap();
+    // The aged heap stays reachable while the second round runs, then is let go.
+    const kept: { heap: unknown[] | null } = { heap: agedHeap() };
     const aged = await compare(contenders, options);
-    kept = null;
+    kept.heap = null;
     collectGarbage();
 
     // The same timed registry call with 5,000 calls in flight (hanging until released).
     const release: Array<() => void> = [];
     const hanging = Array.from({ length: 5_000 }, () =>
-      registry.callWithCircuitBreaker('r-timed', () => new Promise<number>((resolve) => release.push(() => resolve(1)))),
+      registry.callWithCircuitBreaker(
+        'r-timed',
+        () => new Promise<number>((resolve) => release.push(() => resolve(1))),
+      ),
     );
     const inFlight = await compare(
-      [{ subject: 'registry, callTimeoutMs, 5,000 in flight', task: () => registry.callWithCircuitBreaker('r-timed', fn) }],
+      [
+        {
+          subject: 'registry, callTimeoutMs, 5,000 in flight',
+          task: () => registry.callWithCircuitBreaker('r-timed', fn),
+        },
+      ],
       options,
     );
     for (const done of release) done();
@@ -111,7 +131,10 @@ export async function measureCallPaths(context: BenchContext): Promise<Measureme
     for (const [key, task] of [
       ['plain', () => plain.execute(fn)],
       ['registry', () => registry.callWithCircuitBreaker('r', fn)],
-      ['registry-signal', () => registry.callWithCircuitBreaker('r', fn, { signal: new AbortController().signal })],
+      [
+        'registry-signal',
+        () => registry.callWithCircuitBreaker('r', fn, { signal: new AbortController().signal }),
+      ],
       ['registry-timeout', () => registry.callWithCircuitBreaker('r-timed', fn)],
     ] as Array<[string, Task]>) {
       retained[key] = await retainedPerCall(task, retainedCount);
@@ -122,7 +145,13 @@ export async function measureCallPaths(context: BenchContext): Promise<Measureme
       const ns = (subject: string) => figureOf(figures, subject).medianNsPerOp;
       const bare = ns('bare await fn()');
       const plainNs = ns('plain breaker');
-      const ratioRow = (id: string, subject: string, reference: string, target: number | null, ratioOf: string) => {
+      const ratioRow = (
+        id: string,
+        subject: string,
+        reference: string,
+        target: number | null,
+        ratioOf: string,
+      ) => {
         const value = ns(subject);
         const ratio = value / ns(reference);
         rows.push(
@@ -143,13 +172,43 @@ export async function measureCallPaths(context: BenchContext): Promise<Measureme
       ratioRow('breaker-signal', 'breaker-wide signal', 'plain breaker', null, 'plain breaker');
       ratioRow('registry', 'registry', 'plain breaker', 1.2, 'plain breaker');
       ratioRow('cockatiel', COCKATIEL, 'plain breaker', null, 'plain breaker');
-      ratioRow('signal-plain', 'plain breaker, request signal', `${COCKATIEL}, request signal`, 1, 'cockatiel, same signal');
-      ratioRow('signal-registry', 'registry, request signal', `${COCKATIEL}, request signal`, 1, 'cockatiel, same signal');
+      ratioRow(
+        'signal-plain',
+        'plain breaker, request signal',
+        `${COCKATIEL}, request signal`,
+        1,
+        'cockatiel, same signal',
+      );
+      ratioRow(
+        'signal-registry',
+        'registry, request signal',
+        `${COCKATIEL}, request signal`,
+        1,
+        'cockatiel, same signal',
+      );
       ratioRow('signal-registry-vs-plain', 'registry, request signal', 'plain breaker', 1.5, 'plain breaker');
       ratioRow('cockatiel-signal', `${COCKATIEL}, request signal`, 'plain breaker', null, 'plain breaker');
-      ratioRow('timeout-plain', 'plain breaker, callTimeoutMs', `${COCKATIEL} timeout around breaker`, 1, 'cockatiel timeout');
-      ratioRow('timeout-registry', 'registry, callTimeoutMs', `${COCKATIEL} timeout around breaker`, 1, 'cockatiel timeout');
-      ratioRow('cockatiel-timeout', `${COCKATIEL} timeout around breaker`, 'plain breaker', null, 'plain breaker');
+      ratioRow(
+        'timeout-plain',
+        'plain breaker, callTimeoutMs',
+        `${COCKATIEL} timeout around breaker`,
+        1,
+        'cockatiel timeout',
+      );
+      ratioRow(
+        'timeout-registry',
+        'registry, callTimeoutMs',
+        `${COCKATIEL} timeout around breaker`,
+        1,
+        'cockatiel timeout',
+      );
+      ratioRow(
+        'cockatiel-timeout',
+        `${COCKATIEL} timeout around breaker`,
+        'plain breaker',
+        null,
+        'plain breaker',
+      );
       const delta = ns('plain breaker, one onCall listener') - plainNs;
       rows.push(
         row({
