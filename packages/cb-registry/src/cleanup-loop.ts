@@ -9,7 +9,10 @@ export interface CleanupLoopOptions {
    * @default 3_600_000
    */
   readonly intervalMs?: number;
-  /** Called after each cleanup with the number of in-memory states removed. */
+  /**
+   * Called after each cleanup with the number of in-memory states removed.
+   * @default none
+   */
   readonly onCleanup?: (removed: number) => void;
   /** @default systemClock */
   readonly clock?: Clock & TimerProvider;

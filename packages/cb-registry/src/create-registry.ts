@@ -7,7 +7,11 @@ import {
 } from './registry.js';
 import { STATE_MANAGER_OPTION_NAMES } from './state-manager.js';
 
-/** Options of {@link createCircuitBreakerRegistry}: the connection's and the registry's. */
+/**
+ * Options of {@link createCircuitBreakerRegistry}: the connection's and the registry's. `clock` goes to
+ * both, so one fake clock drives the connection, the breakers and the times stored in Redis and in
+ * the in-memory fallback.
+ */
 export interface CreateCircuitBreakerRegistryOptions
   extends RedisConnectionOptions,
     Omit<CircuitBreakerRegistryOptions, 'redis' | 'clock'> {
@@ -50,7 +54,12 @@ export async function createCircuitBreakerRegistry(
   const registry: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rest)) {
     if (value === undefined) continue;
-    if (REGISTRY_OPTION_NAMES.has(key)) registry[key] = value;
+    if (key === 'clock') {
+      // One clock for all: the connection's timers and durations, the registry's breakers, its
+      // stores and the times they write.
+      connection[key] = value;
+      registry[key] = value;
+    } else if (REGISTRY_OPTION_NAMES.has(key)) registry[key] = value;
     else connection[key] = value;
   }
   const manager = new RedisConnectionManager(connection as RedisConnectionOptions);

@@ -6,11 +6,13 @@ import type { CircuitBreakerRegistry } from './registry.js';
 export interface HealthResult<TBody> {
   /** `200` healthy, `503` not. */
   readonly status: 200 | 503;
+  /** What the probe found, for the response body. */
   readonly body: TBody;
 }
 
 /** Body of {@link liveness}. */
 export interface LivenessBody {
+  /** Always `ok`: a process that answers is alive. */
   readonly status: 'ok';
 }
 

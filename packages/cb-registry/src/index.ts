@@ -28,14 +28,17 @@ export {
   CircuitBreakerRegistry,
   type CircuitBreakerRegistryOptions,
   type CircuitStatusSummary,
+  DEFAULT_CIRCUIT_BREAKER_REGISTRY_OPTIONS,
   type FallbackFunction,
   type RedisOutagePolicy,
   type RegistryEvent,
+  type RegistryLogger,
   type RegistryStatus,
 } from './registry.js';
 export {
   CircuitBreakerStateManager,
   type CircuitBreakerStateManagerOptions,
+  DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS,
   type FallbackStatus,
   type ReconciledEvent,
   type ReconcileTrigger,

@@ -1,11 +1,10 @@
-import type { Clock, TimerHandle, TimerProvider } from '@xnai/cb-core';
+import type { Clock, Disposable, TimerHandle, TimerProvider } from '@xnai/cb-core';
 import type { CircuitBreakerRegistry } from './registry.js';
 
 /** A background loop started by a helper; stops by itself when the registry is cleaned up. */
-export interface Loop {
-  /** Stops the loop. Idempotent. */
+export interface Loop extends Disposable {
+  /** Stops the loop. Idempotent; `dispose()` and `[Symbol.dispose]()` do the same. */
   stop(): void;
-  [Symbol.dispose](): void;
 }
 
 /** Runs `tick` every `intervalMs` (after each run), on unref'd timers, until stopped or cleanup. */
@@ -37,5 +36,5 @@ export function startLoop(
     cleanup.dispose();
   }
   schedule(runAtOnce ? 0 : intervalMs);
-  return { stop, [Symbol.dispose]: stop };
+  return { stop, dispose: stop, [Symbol.dispose]: stop };
 }

@@ -11,6 +11,7 @@ import {
 import type { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import type { MemoryStateStore } from '@xnai/cb-store-memory';
 import type { RedisStateStore } from '@xnai/cb-store-redis';
+import { monotonicNow } from '@xnai/kit';
 import type { CircuitBook } from './circuit-book.js';
 import { mergeStates, sameStateContent } from './merge.js';
 
@@ -33,6 +34,7 @@ export interface ReconciledEvent {
   readonly circuits: readonly string[];
   /** Why the reconciliation ran. */
   readonly trigger: ReconcileTrigger;
+  /** How long the run took, in milliseconds (the clock's `monotonic()` when it has one). */
   readonly durationMs: number;
   /** Epoch ms. */
   readonly at: number;
@@ -43,7 +45,7 @@ export type ReconcileTrigger =
   | 'recovered'
   | 'connected'
   | 'reconnected'
-  | 'state-lost'
+  | 'state_lost'
   | 'pending'
   | 'manual';
 
@@ -87,7 +89,7 @@ export function protects(stored: StoredCircuit | undefined, now: number): boolea
 
 /**
  * Brings Redis and this instance's warm mirror back in step: after an outage (recovered, reconnected,
- * connected), when Redis lost its data (state-lost), when an operation failed while Redis was up
+ * connected), when Redis lost its data (state_lost), when an operation failed while Redis was up
  * (pending), or on request. One run at a time; requests during a run coalesce into one more run.
  */
 export class Reconciler {
@@ -143,7 +145,7 @@ export class Reconciler {
   async #run(all: boolean, trigger: ReconcileTrigger): Promise<void> {
     const host = this.#host;
     if (!host.manager.isConnected) return;
-    const started = host.timers.now();
+    const started = monotonicNow(host.timers);
     const names = new Set(host.book.pending());
     if (all) {
       for (const name of host.mirror.getStatus().states) names.add(name);
@@ -192,7 +194,7 @@ export class Reconciler {
         failed,
         circuits: written,
         trigger,
-        durationMs: host.timers.now() - started,
+        durationMs: Math.max(0, monotonicNow(host.timers) - started),
         at: host.clock.now(),
       });
     }
@@ -272,7 +274,7 @@ export class Reconciler {
       // Redis never saw, the run finds every mirrored circuit in place and writes or announces nothing.
       const lost = previous === null || (this.#marker !== undefined && current !== this.#marker);
       this.#marker = current;
-      if (lost && host.mirror.getStatus().statesCount > 0) this.request(true, 'state-lost');
+      if (lost && host.mirror.getStatus().statesCount > 0) this.request(true, 'state_lost');
     } catch {
       // Redis failed: the connection manager has seen it too and switches to fallback.
     } finally {

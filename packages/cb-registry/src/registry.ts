@@ -1,7 +1,6 @@
 import {
   assertFunction,
   assertInteger,
-  assertKnownKeys,
   assertObject,
   assertOneOf,
   type CallEvent,
@@ -22,21 +21,21 @@ import {
   resolvePolicy,
   type StateChangeEvent,
   StoreUnavailableError,
-  systemClock,
   type TimerProvider,
   toDisposable,
   validateCircuitName,
 } from '@xnai/cb-core';
 import type { FallbackReason, RedisConnectionManager, RedisHealthStatus } from '@xnai/cb-redis-connection';
+import { assertBoolean, assertClock, createOptionsReader } from '@xnai/kit';
 import { CircuitAlreadyRegisteredError } from './errors/circuit-already-registered-error.js';
 import { CircuitNotRegisteredError } from './errors/circuit-not-registered-error.js';
 import {
   CircuitBreakerStateManager,
   type CircuitBreakerStateManagerOptions,
+  DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS,
   type FallbackStatus,
   type ReconciledEvent,
   type ReconcileTrigger,
-  STATE_MANAGER_OPTION_NAMES,
   type StoreOperationEvent,
 } from './state-manager.js';
 
@@ -105,22 +104,35 @@ export interface CircuitBreakerRegistryOptions extends CircuitBreakerStateManage
 
 /** A logger the registry writes to; `console` fits, as do pino and winston instances. */
 export interface RegistryLogger {
+  /** Redis back after a fallback; circuits reconciled into Redis. */
   info(message: string, details?: Record<string, unknown>): void;
+  /** Fallback entered; a change stored in memory only. */
   warn(message: string, details?: Record<string, unknown>): void;
+  /** A reconciliation that left circuits pending. */
   error(message: string, details?: Record<string, unknown>): void;
 }
 
 /** One circuit in {@link RegistryStatus}. */
 export interface CircuitStatusSummary {
+  /** What callers see now: the state, or the override in force. */
   readonly status: CircuitStatus;
+  /** The state machine's state, overrides aside. */
   readonly state: CircuitState;
+  /** Consecutive failures since the last recorded success. */
   readonly failureCount: number;
+  /** Consecutive recorded successes since the last failure. */
   readonly successCount: number;
+  /** Epoch ms of the last recorded failure; `0`: never. */
   readonly lastFailureTime: number;
+  /** Epoch ms of the last recorded success; `0`: never. */
   readonly lastSuccessTime: number;
+  /** Epoch ms of the last change of `state`; `0`: never. */
   readonly lastStateChange: number;
+  /** Epoch ms at which an open circuit may move to half-open; `0` when not open. */
   readonly openUntil: number;
+  /** The manual override, or `null`. */
   readonly override: CircuitOverride | null;
+  /** The circuit's outage policy, as configured (`fallback`, `fail-open` or `fail-closed`). */
   readonly onRedisUnavailable: RedisOutagePolicy;
 }
 
@@ -128,9 +140,13 @@ export interface CircuitStatusSummary {
 export interface RegistryStatus {
   /** The connection manager's health: the seed's `connected`, `fallbackMode`, `poolSize` and more. */
   readonly redisStatus: RedisHealthStatus;
+  /** The seed's fallback status: circuits changed in memory only, and the mirror's size. */
   readonly fallbackStatus: FallbackStatus;
+  /** Names of the registered circuits, in registration order. */
   readonly registeredCircuits: readonly string[];
+  /** How many circuits are registered. */
   readonly totalCircuits: number;
+  /** Each registered circuit's status, by name. */
   readonly circuits: Readonly<Record<string, CircuitStatusSummary>>;
 }
 
@@ -152,7 +168,10 @@ export type { ReconcileTrigger };
 
 /** Options of one protected call. */
 export interface CallOptions {
-  /** Aborting it abandons the call (the outcome is ignored). */
+  /**
+   * Aborting it abandons the call (the outcome is ignored).
+   * @default none (the registry's own signal, aborted by `cleanup()` after its grace period)
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -166,7 +185,24 @@ interface Entry {
 
 /** The registry's own options, on top of the state manager's. */
 export const REGISTRY_OWN_OPTION_NAMES = ['closeRedisOnCleanup', 'cleanupGraceMs', 'logger'] as const;
-const OPTION_NAMES = new Set<string>([...STATE_MANAGER_OPTION_NAMES, ...REGISTRY_OWN_OPTION_NAMES]);
+
+/**
+ * The defaults of {@link CircuitBreakerRegistryOptions}, frozen: the state manager's
+ * ({@link DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS}) and the registry's own. `redis` has none,
+ * and `channel` defaults to `${keyPrefix}events`.
+ */
+export const DEFAULT_CIRCUIT_BREAKER_REGISTRY_OPTIONS: Readonly<
+  Required<Omit<CircuitBreakerRegistryOptions, 'redis' | 'channel'>>
+> = Object.freeze({
+  ...DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS,
+  closeRedisOnCleanup: true,
+  cleanupGraceMs: 5_000,
+  logger: null,
+});
+
+const readOptions = createOptionsReader(DEFAULT_CIRCUIT_BREAKER_REGISTRY_OPTIONS, {
+  extraKeys: ['redis', 'channel'],
+});
 const CONFIG_OPTION_NAMES = [
   'callTimeoutMs',
   'classifyError',
@@ -242,21 +278,16 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
 
   /** @throws {TypeError | RangeError} an option is invalid, naming it and the value. */
   constructor(options: CircuitBreakerRegistryOptions) {
-    assertKnownKeys('options', assertObject('options', options), OPTION_NAMES);
-    if (options.closeRedisOnCleanup !== undefined && typeof options.closeRedisOnCleanup !== 'boolean') {
-      throw new TypeError(
-        `closeRedisOnCleanup must be a boolean, got ${JSON.stringify(options.closeRedisOnCleanup)}`,
-      );
-    }
-    this.#closeRedisOnCleanup = options.closeRedisOnCleanup ?? true;
-    this.#cleanupGraceMs = assertInteger('cleanupGraceMs', options.cleanupGraceMs ?? 5_000, 0, 600_000);
-    this.#clock = options.clock ?? systemClock;
+    const given = readOptions(options);
+    this.#closeRedisOnCleanup = assertBoolean('closeRedisOnCleanup', given.closeRedisOnCleanup);
+    this.#cleanupGraceMs = assertInteger('cleanupGraceMs', given.cleanupGraceMs, 0, 600_000);
+    this.#clock = assertClock('clock', given.clock);
     const manager = options.redis;
     // Connect before the state manager exists, so that it sees `connecting` and reconciles on success.
     if (typeof manager === 'object' && manager !== null && manager.mode === 'idle') {
       manager.connect().catch(noop);
     }
-    const logger = options.logger ?? null;
+    const logger = given.logger as RegistryLogger | null;
     if (
       logger !== null &&
       (typeof logger !== 'object' ||

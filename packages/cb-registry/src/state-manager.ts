@@ -2,8 +2,6 @@ import {
   type AcquireRequest,
   type AcquireResult,
   assertInteger,
-  assertKnownKeys,
-  assertObject,
   assertStateData,
   ChangeListeners,
   type CircuitPolicy,
@@ -28,6 +26,7 @@ import {
 import type { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { RedisStateStore } from '@xnai/cb-store-redis';
+import { assertClock, createOptionsReader } from '@xnai/kit';
 import { CircuitBook } from './circuit-book.js';
 import { protects, type ReconciledEvent, Reconciler, type ReconcileTrigger } from './reconciler.js';
 
@@ -77,6 +76,7 @@ export interface CircuitBreakerStateManagerOptions {
 export interface FallbackStatus {
   /** Circuits changed while Redis was unavailable and not yet reconciled into Redis. */
   readonly fallbackStatesCount: number;
+  /** Their names. */
   readonly fallbackStates: readonly string[];
   /** Circuits held in the warm in-memory mirror (every state Redis returned). */
   readonly mirroredStatesCount: number;
@@ -86,6 +86,7 @@ export interface FallbackStatus {
 export interface StoreOperationEvent {
   /** The circuit. */
   readonly name: string;
+  /** The store operation, by its method name. */
   readonly operation: 'getState' | 'setState' | 'deleteState' | 'acquire' | 'record' | 'override' | 'reset';
   /** Where it was served: Redis, or the warm mirror (Redis unavailable, or the operation failed there). */
   readonly servedBy: 'redis' | 'memory';
@@ -110,7 +111,24 @@ export const STATE_MANAGER_OPTION_NAMES = [
   'useClientTime',
   'clock',
 ] as const;
-const OPTION_NAMES = new Set<string>(STATE_MANAGER_OPTION_NAMES);
+
+/**
+ * The defaults of {@link CircuitBreakerStateManagerOptions}, frozen. `redis` has none, and `channel`
+ * defaults to `${keyPrefix}events`.
+ */
+export const DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS: Readonly<
+  Required<Omit<CircuitBreakerStateManagerOptions, 'redis' | 'channel'>>
+> = Object.freeze({
+  keyPrefix: 'circuit_breaker:',
+  ttlMs: 3_600_000,
+  stateCheckIntervalMs: 1_000,
+  useClientTime: false,
+  clock: systemClock,
+});
+
+const readOptions = createOptionsReader(DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OPTIONS, {
+  extraKeys: ['redis', 'channel'],
+});
 
 class OperationTimeout extends Error {}
 
@@ -163,7 +181,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   /** @throws {TypeError | RangeError} an option is invalid, naming it and the value. */
   constructor(options: CircuitBreakerStateManagerOptions) {
-    assertKnownKeys('options', assertObject('options', options), OPTION_NAMES);
+    const given = readOptions(options);
     const manager = options.redis as RedisConnectionManager | undefined;
     if (
       typeof manager !== 'object' ||
@@ -176,19 +194,20 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       );
     }
     this.#manager = manager;
-    this.#timers = options.clock ?? systemClock;
-    const ttlMs = options.ttlMs ?? 3_600_000;
+    this.#timers = assertClock('clock', given.clock);
+    const ttlMs = assertInteger('ttlMs', given.ttlMs, 1);
     const stateCheckIntervalMs =
-      options.stateCheckIntervalMs === null
+      given.stateCheckIntervalMs === null
         ? null
-        : assertInteger('stateCheckIntervalMs', options.stateCheckIntervalMs ?? 1_000, 10, 86_400_000);
+        : assertInteger('stateCheckIntervalMs', given.stateCheckIntervalMs, 10, 86_400_000);
     this.#redis = new RedisStateStore({
       redis: manager,
       ttlMs,
       clock: this.#timers,
-      ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+      // The store checks these two; the defaults filled in are its own.
+      keyPrefix: given.keyPrefix as string,
+      useClientTime: given.useClientTime as boolean,
       ...(options.channel === undefined ? {} : { channel: options.channel }),
-      ...(options.useClientTime === undefined ? {} : { useClientTime: options.useClientTime }),
     });
     // The mirror judges time as Redis does, so an open period ends at the same moment in both.
     // Whole milliseconds: the learned offset is fractional, and stored times must be integers.

@@ -1,4 +1,4 @@
-import { CircuitRegistryError } from './circuit-registry-error.js';
+import { CircuitRegistryError, hasErrorCode } from './circuit-registry-error.js';
 
 /** The name is registered with another configuration (the same configuration returns the same breaker). */
 export class CircuitAlreadyRegisteredError extends CircuitRegistryError {
@@ -16,6 +16,6 @@ export class CircuitAlreadyRegisteredError extends CircuitRegistryError {
   }
 
   static override isInstance(value: unknown): value is CircuitAlreadyRegisteredError {
-    return CircuitRegistryError.isInstance(value) && value.code === 'CIRCUIT_ALREADY_REGISTERED';
+    return hasErrorCode(value, 'CIRCUIT_ALREADY_REGISTERED');
   }
 }

@@ -1,4 +1,4 @@
-import { CircuitRegistryError } from './circuit-registry-error.js';
+import { CircuitRegistryError, hasErrorCode } from './circuit-registry-error.js';
 
 /** No circuit breaker of that name is registered. */
 export class CircuitNotRegisteredError extends CircuitRegistryError {
@@ -9,6 +9,6 @@ export class CircuitNotRegisteredError extends CircuitRegistryError {
   }
 
   static override isInstance(value: unknown): value is CircuitNotRegisteredError {
-    return CircuitRegistryError.isInstance(value) && value.code === 'CIRCUIT_NOT_REGISTERED';
+    return hasErrorCode(value, 'CIRCUIT_NOT_REGISTERED');
   }
 }

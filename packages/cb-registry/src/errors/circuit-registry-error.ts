@@ -1,7 +1,16 @@
+import { createErrorBrand } from '@xnai/kit';
+
 /** Stable codes of the errors the registry throws itself (breaker errors come from `@xnai/cb-core`). */
 export type CircuitRegistryErrorCode = 'CIRCUIT_NOT_REGISTERED' | 'CIRCUIT_ALREADY_REGISTERED';
 
-const MARK = Symbol.for('@xnai/cb-registry/CircuitRegistryError');
+// A global key, never to change: every copy of this package (ESM and CommonJS builds, two versions
+// side by side) marks and recognises its errors under it.
+const BRAND = createErrorBrand<CircuitRegistryErrorCode>('@xnai/cb-registry/CircuitRegistryError');
+
+/** @internal Whether `value` is a registry error with `code`, from any copy of the package. */
+export function hasErrorCode(value: unknown, code: CircuitRegistryErrorCode): boolean {
+  return BRAND.codeOf(value) === code;
+}
 
 /**
  * Base class of the registry's own errors. Check with {@link CircuitRegistryError.isInstance} rather
@@ -17,11 +26,11 @@ export class CircuitRegistryError extends Error {
     super(message);
     this.code = code;
     this.circuitName = circuitName;
-    Object.defineProperty(this, MARK, { value: true });
+    BRAND.mark(this, code);
   }
 
   /** `true` for any `CircuitRegistryError`, from this or another copy of `@xnai/cb-registry`. */
   static isInstance(value: unknown): value is CircuitRegistryError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[MARK] === true;
+    return BRAND.codeOf(value) !== undefined;
   }
 }
