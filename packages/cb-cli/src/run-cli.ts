@@ -30,6 +30,7 @@ export const EXIT_CODES = Object.freeze({
   unknownCircuit: 3,
 });
 
+/** The help text: printed by `xnai-cb --help`, and on stderr when no command is given. */
 export const USAGE = `Usage: xnai-cb [options] <command> [arguments]
 
 Operates the @xnai circuit breakers whose state is in Redis.

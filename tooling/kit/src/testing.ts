@@ -52,8 +52,10 @@ export async function loadBuiltCopies(
   const cjs = createRequire(join(dist, 'index.cjs'))(join(dist, 'index.cjs')) as Record<string, unknown>;
   const directory = mkdtempSync(join(tmpdir(), 'xnai-copy-'));
   try {
-    // Without source maps: theirs point at sources relative to the package.
+    // Without source maps (theirs point at sources relative to the package) or links to them.
     cpSync(dist, join(directory, 'dist'), { recursive: true, filter: (source) => !source.endsWith('.map') });
+    const copied = join(directory, 'dist', 'index.js');
+    writeFileSync(copied, readFileSync(copied, 'utf8').replace(/(\n\/\/# sourceMappingURL=\S+)+\s*$/, '\n'));
     const manifest = JSON.parse(readFileSync(join(packageDirectory, 'package.json'), 'utf8')) as object;
     writeFileSync(join(directory, 'package.json'), JSON.stringify(manifest));
     symlinkSync(join(packageDirectory, 'node_modules'), join(directory, 'node_modules'), 'dir');

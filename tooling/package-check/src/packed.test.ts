@@ -130,7 +130,8 @@ describe('the packed packages', () => {
       for (const entry of readdirSync(directory, { withFileTypes: true })) {
         const path = join(directory, entry.name);
         if (entry.isDirectory()) visit(path);
-        else if (readFileSync(path, 'utf8').includes('@xnai/kit')) mentions.push(path.slice(consumer.length + 1));
+        else if (readFileSync(path, 'utf8').includes('@xnai/kit'))
+          mentions.push(path.slice(consumer.length + 1));
       }
     };
     for (const { manifest } of published) visit(join(consumer, 'node_modules', manifest.name));
