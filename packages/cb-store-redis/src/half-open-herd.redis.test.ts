@@ -67,7 +67,10 @@ describe('half-open admission across instances', () => {
       const probe = a.breaker.execute(() => new Promise<string>((resolve) => (finishProbe = resolve)));
       // The lease A took is pushed: B and C know the only slot is taken without asking.
       await waitFor(
-        () => [b, c].every(({ breaker }) => breaker.state === 'half_open' && breaker.stateData.probes.length === 1),
+        () =>
+          [b, c].every(
+            ({ breaker }) => breaker.state === 'half_open' && breaker.stateData.probes.length === 1,
+          ),
         { timeoutMs: 2_000 },
       );
       await admin.config('RESETSTAT');
