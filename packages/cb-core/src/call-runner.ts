@@ -81,7 +81,8 @@ export class CallGroup {
   whenIdle(): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      (this.#idle ??= []).push(resolve);
+      if (this.#idle === null) this.#idle = [resolve];
+      else this.#idle.push(resolve);
     });
   }
 }

@@ -550,6 +550,26 @@ describe('CircuitBreaker', () => {
     expect(store.operations.filter((op) => op === 'getState')).toHaveLength(1);
   });
 
+  it('never re-reads per circuit a store that verifies its pushes, unless refreshIntervalMs is given', async () => {
+    store = new ScriptedStore({ verifiesPushes: true });
+    const other = new ScriptedStore({ verifiesPushes: true });
+    const quiet = make();
+    const asked = new CircuitBreaker({ name: 'payments', store: other, refreshIntervalMs: 5_000 });
+    breakers.push(asked as CircuitBreaker<unknown>);
+    for (const breaker of [quiet, asked]) await breaker.execute(ok);
+    for (let second = 0; second < 60; second++) {
+      vi.advanceTimersByTime(1_000);
+      for (let i = 0; i < 20; i++) {
+        await quiet.execute(ok);
+        await asked.execute(ok);
+      }
+      await settle();
+    }
+    const reads = (of: ScriptedStore) => of.operations.filter((op) => op === 'getState').length;
+    expect(reads(store)).toBe(1);
+    expect(reads(other)).toBeGreaterThanOrEqual(12);
+  });
+
   it('fails open when the store cannot admit a probe, and reports the error', async () => {
     const breaker = make({ failureThreshold: 1, openTimeoutMs: 1_000 });
     const errors: string[] = [];
@@ -972,7 +992,7 @@ describe('CircuitBreaker', () => {
       await settle();
       vi.advanceTimersByTime(1_000);
       // Another instance takes the only probe slot.
-      store.applyNow('payments', { type: 'acquire', leaseId: 'other.1' }, breaker.policy);
+      store.applyNow('payments', { type: 'acquire', leaseId: 'other.1', jitter: 0 }, breaker.policy);
       await settle();
       store.operations.length = 0;
       await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'half_open_full' });
@@ -988,7 +1008,7 @@ describe('CircuitBreaker', () => {
       await mine;
       await settle();
       // The other instance takes the slot again and gives it back with a success: the push frees it.
-      store.applyNow('payments', { type: 'acquire', leaseId: 'other.2' }, breaker.policy);
+      store.applyNow('payments', { type: 'acquire', leaseId: 'other.2', jitter: 0 }, breaker.policy);
       await settle();
       store.operations.length = 0;
       await expect(breaker.execute(ok)).rejects.toMatchObject({ reason: 'half_open_full' });
@@ -996,7 +1016,7 @@ describe('CircuitBreaker', () => {
       const round = store.states.get('payments')?.halfOpenRound ?? 0;
       store.applyNow(
         'payments',
-        { type: 'record', outcomes: [{ kind: 'ignored', probe: { id: 'other.2', round } }] },
+        { type: 'record', outcomes: [{ kind: 'ignored', probe: { id: 'other.2', round } }], jitter: 0 },
         breaker.policy,
       );
       await settle();

@@ -99,10 +99,14 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    */
   readonly recordIntervalMs?: number;
   /**
-   * Backstop for a shared store: the local view is re-read from the store when it is older than this.
-   * A call on a closed circuit looks at the clock for it once every 16 calls (reading the clock costs
-   * more than the rest of that path); other calls look every time. Pushed changes keep the view
-   * fresher in between, and a local store (which pushes every change synchronously) is never re-read.
+   * Backstop for a shared store whose pushes nobody verifies: the local view is re-read from the
+   * store when it is older than this. A call on a closed circuit looks at the clock for it once every
+   * 16 calls (reading the clock costs more than the rest of that path); other calls look every time.
+   * Pushed changes keep the view fresher in between. A local store (which pushes every change
+   * synchronously) is never re-read; a store that verifies its own push channel
+   * (`store.verifiesPushes`: the Redis store checks its subscriber with one command per interval for
+   * all its circuits, and re-reads them after a reconnect) is re-read per circuit only when this
+   * option is given.
    * @default 5000
    */
   readonly refreshIntervalMs?: number;
@@ -330,16 +334,29 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       3_600_000,
     );
     const refreshIntervalMs = assertInteger('refreshIntervalMs', given.refreshIntervalMs, 1, 86_400_000);
+    // No per-circuit re-read where nothing can be missed (a local store) or the store itself makes
+    // sure nothing was (it verifies its push channel), unless asked for.
+    const backstop =
+      !store.local &&
+      ((options as { refreshIntervalMs?: unknown }).refreshIntervalMs !== undefined ||
+        store.verifiesPushes !== true);
     this.#failClosed =
       assertOneOf('onStoreFailure', given.onStoreFailure, ['fail-open', 'fail-closed']) === 'fail-closed';
     this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
-    this.#clockCheckCountdown = store.local ? -1 : 0;
+    this.#clockCheckCountdown = backstop ? 0 : -1;
     const signal = given.signal as AbortSignal | null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
     this.#group = signal === null ? null : CallGroup.of(signal);
-    this.#view = new CircuitView(this.name, store, this.policy, clock, this.#storeClock, refreshIntervalMs);
+    this.#view = new CircuitView(
+      this.name,
+      store,
+      this.policy,
+      clock,
+      this.#storeClock,
+      backstop ? refreshIntervalMs : Number.POSITIVE_INFINITY,
+    );
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
@@ -586,7 +603,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   #abortReason(signal: AbortSignal | undefined): unknown {
     if (signal?.aborted === true) return signal.reason;
     const group = this.#group;
-    if (group !== null && group.signal.aborted) return group.signal.reason;
+    if (group?.signal.aborted === true) return group.signal.reason;
     return NOT_ABORTED;
   }
 

@@ -135,6 +135,14 @@ export interface CircuitStateStore {
   /** `true` when state lives in this process only (no other instance can see it). */
   readonly local: boolean;
   /**
+   * `true` when the store makes sure its subscribers miss no change: it verifies its push channel
+   * itself (for all its circuits at once) and, when a change may have been missed (a reconnect),
+   * delivers the current state of every circuit subscribed by name. Breakers on such a store need
+   * no periodic re-read of their own (`refreshIntervalMs`), which keeps the store's load at rest
+   * independent of the number of circuits. Absent: `false`.
+   */
+  readonly verifiesPushes?: boolean;
+  /**
    * Time as the store judges it (Redis time for a Redis store). Breakers compare stored times such
    * as `openUntil` against it, so instances whose own clocks disagree still agree on when an open
    * period ends. Absent: the breaker's clock.

@@ -194,7 +194,7 @@ describe('OpenTelemetry metrics through an in-memory reader', () => {
       expect(recordRedis.count).toBeGreaterThanOrEqual(2);
 
       await server.kill();
-      await waitFor(() => a.redis.fallbackMode, { timeoutMs: 5_000 });
+      await waitFor(() => a.redis?.fallbackMode === true, { timeoutMs: 5_000 });
       await a.callWithCircuitBreaker('outage', boom).catch(() => undefined);
       await a.get('outage')?.flush();
       read = await reader.read();

@@ -474,7 +474,7 @@ export class OpenTelemetryMetrics implements globalThis.Disposable {
       const redis = registry.stateManager.redisAvailable;
       result.observe(this.#storeMode, redis ? 1 : 0, { [ATTRIBUTES.storeMode]: 'redis' });
       result.observe(this.#storeMode, redis ? 0 : 1, { [ATTRIBUTES.storeMode]: 'memory' });
-      result.observe(this.#redisConnected, registry.redis.isConnected ? 1 : 0);
+      result.observe(this.#redisConnected, registry.redis?.isConnected === true ? 1 : 0);
       result.observe(
         this.#fallbackStatesActive,
         registry.stateManager.getFallbackStatus().fallbackStatesCount,

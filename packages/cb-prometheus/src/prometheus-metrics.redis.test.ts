@@ -163,7 +163,7 @@ describe('Prometheus metrics of a registry on real Redis', () => {
 
       // The outage: Redis killed, a failure recorded in memory only.
       await server.kill();
-      await waitFor(() => a.redis.fallbackMode, { timeoutMs: 5_000 });
+      await waitFor(() => a.redis?.fallbackMode === true, { timeoutMs: 5_000 });
       await a.callWithCircuitBreaker('outage', boom).catch(() => undefined);
       await a.get('outage')?.flush();
       families = await scrape(register);
@@ -203,7 +203,7 @@ describe('Prometheus metrics of a registry on real Redis', () => {
         },
         { timeoutMs: 10_000 },
       );
-      await waitFor(() => a.redis.isConnected, { timeoutMs: 10_000 });
+      await waitFor(() => a.redis?.isConnected === true, { timeoutMs: 10_000 });
       families = await scrape(register);
       expect(sampleValue(families, 'redis_connected')).toBe(1);
       expect(sampleValue(families, 'fallback_states_active')).toBe(0);

@@ -727,7 +727,7 @@ export class PrometheusMetrics implements globalThis.Disposable {
         'Whether Redis is connected (1) or not (0)',
         'gauge',
         live(
-          (registry) => registry.redis.isConnected,
+          (registry) => registry.redis?.isConnected === true,
           (connected) => [{ labels: {}, value: connected ? 1 : 0 }],
         ),
         undefined,

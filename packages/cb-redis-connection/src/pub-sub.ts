@@ -109,13 +109,25 @@ export class PubSub {
     });
   }
 
-  /** An idle subscriber cannot notice a silent partition by itself: PING it, reconnect if that fails. */
-  check(): void {
+  /**
+   * An idle subscriber cannot notice a silent partition by itself: PING it on the subscriber
+   * connection (the reply comes after every message published before it), and reconnect it when that
+   * fails or times out; the reconnect subscribes every channel again and fires `onReconnected`.
+   * Resolves `true` when the subscriber answered, `false` when it is not connected or did not answer.
+   */
+  check(): Promise<boolean> {
     const connection = this.#connection;
-    if (connection === undefined || !connection.ready) return;
-    this.#timed(connection.client.ping()).catch(() => {
-      if (this.#host.mayConnect()) connection.client.disconnect(true);
-    });
+    if (connection === undefined || !connection.ready) {
+      this.ensure();
+      return Promise.resolve(false);
+    }
+    return this.#timed(connection.client.ping()).then(
+      () => true,
+      () => {
+        if (this.#host.mayConnect() && connection === this.#connection) connection.client.disconnect(true);
+        return false;
+      },
+    );
   }
 
   /** Forgets every channel and closes the subscriber connection at once. */

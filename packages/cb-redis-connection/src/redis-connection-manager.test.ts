@@ -385,3 +385,41 @@ describe('pool', () => {
     await manager.disconnect();
   });
 });
+
+describe('the subscriber check', () => {
+  it('reconnects a subscriber whose connection alone went silent, subscribes again and says so; one PING per check', async () => {
+    const { server, manager } = await connected();
+    const messages: string[] = [];
+    manager.subscribe('events', (message) => messages.push(message));
+    await advance(0);
+    const reconnected: string[][] = [];
+    manager.onReconnected((event) => reconnected.push([...event.channels]));
+    expect(server.commands.some((command) => command.name === 'subscribe')).toBe(true);
+    const pingsBefore = server.commands.filter((command) => command.name === 'ping').length;
+    const answered = manager.checkSubscriber();
+    await advance(0);
+    expect(await answered).toBe(true);
+    expect(server.commands.filter((command) => command.name === 'ping').length).toBe(pingsBefore + 1);
+
+    // Only the subscriber's socket is cut: commands still work, the manager stays connected.
+    const subscriberClient = server.clients.at(-1);
+    if (subscriberClient === undefined) throw new Error('no subscriber client');
+    subscriberClient.silent = true;
+    let verdict: boolean | undefined;
+    void manager.checkSubscriber().then((answer) => {
+      verdict = answer;
+    });
+    await advance(249);
+    expect(verdict).toBeUndefined();
+    // No reply within the operation timeout (250 ms): reconnected, subscribed again, announced.
+    await advance(300);
+    expect(verdict).toBe(false);
+    expect(reconnected).toEqual([['events']]);
+    expect(manager.isConnected).toBe(true);
+    const again = manager.checkSubscriber();
+    await advance(0);
+    expect(await again).toBe(true);
+    await manager.disconnect();
+    expect(await manager.checkSubscriber()).toBe(false);
+  });
+});

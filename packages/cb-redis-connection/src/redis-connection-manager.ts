@@ -400,6 +400,19 @@ export class RedisConnectionManager implements AsyncDisposable {
   }
 
   /**
+   * Checks the subscriber connection end to end: a PING on it, answered after every message published
+   * before it. When it fails or times out (a silent partition of the subscriber alone), the subscriber
+   * is reconnected, every channel subscribed again and {@link onReconnected} fired, so that listeners
+   * re-read what they may have missed. One command; stores call it on an interval instead of
+   * re-reading every circuit.
+   * @returns `true` when the subscriber answered, `false` when it is not connected or did not answer.
+   */
+  checkSubscriber(): Promise<boolean> {
+    if (this.#isClosed()) return Promise.resolve(false);
+    return this.#pubSub.check();
+  }
+
+  /**
    * Listens to a Pub/Sub channel on the dedicated subscriber connection (opened on first use). The
    * subscription survives reconnects: every channel is subscribed again and {@link onReconnected}
    * fires. Messages published while the subscriber is away are lost.
@@ -548,7 +561,7 @@ export class RedisConnectionManager implements AsyncDisposable {
     this.#setMode('connected');
     this.#listeners.forgetLastError();
     this.#listeners.recovered.emit({ fallbackDurationMs, at: this.#options.clock.now() });
-    this.#pubSub.check();
+    void this.#pubSub.check();
   }
 
   // ------------------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ export interface CreateCircuitBreakerRegistryOptions
    * @default 5000
    */
   readonly awaitConnectionMs?: number;
+  /**
+   * A registry whose circuits live in this process only: no connection manager is created, nothing
+   * connects anywhere, and no fallback or reconciliation is ever reported (`registry.memoryOnly`).
+   * For a single instance, a development machine or a test. Cannot be combined with connection
+   * options (`url`, `host`, ...).
+   * @default false
+   */
+  readonly memoryOnly?: boolean;
 }
 
 /** Options that go to the registry; every other one configures the connection manager. */
@@ -48,8 +56,11 @@ export async function createCircuitBreakerRegistry(
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
-  const { awaitConnectionMs: awaitRaw, ...rest } = options;
+  const { awaitConnectionMs: awaitRaw, memoryOnly = false, ...rest } = options;
   const awaitConnectionMs = assertInteger('awaitConnectionMs', awaitRaw ?? 5_000, 0, 600_000);
+  if (typeof memoryOnly !== 'boolean') {
+    throw new TypeError(`memoryOnly must be a boolean, got ${JSON.stringify(memoryOnly)}`);
+  }
   const connection: Record<string, unknown> = {};
   const registry: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rest)) {
@@ -61,6 +72,20 @@ export async function createCircuitBreakerRegistry(
       registry[key] = value;
     } else if (REGISTRY_OPTION_NAMES.has(key)) registry[key] = value;
     else connection[key] = value;
+  }
+  if (memoryOnly) {
+    const given = Object.keys(connection).filter((key) => key !== 'clock');
+    if (given.length > 0) {
+      throw new TypeError(
+        `memoryOnly cannot be combined with connection options: ${given.map((key) => JSON.stringify(key)).join(', ')}`,
+      );
+    }
+    const clock = connection.clock;
+    return new CircuitBreakerRegistry({
+      ...registry,
+      redis: null,
+      ...(clock === undefined ? {} : { clock }),
+    } as CircuitBreakerRegistryOptions);
   }
   const manager = new RedisConnectionManager(connection as RedisConnectionOptions);
   let created: CircuitBreakerRegistry;

@@ -1,4 +1,10 @@
-import { type CircuitStateData, createCircuitBreaker } from '@xnai/cb-core';
+import {
+  type CircuitStateData,
+  type Clock,
+  createCircuitBreaker,
+  createInitialState,
+  type TimerProvider,
+} from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { RedisStateStore } from '@xnai/cb-store-redis';
 import { type FaultProxy, type RedisServer, startFaultProxy, startRedis, waitFor } from '@xnai/test-utils';
@@ -64,7 +70,7 @@ afterAll(async () => {
 async function startInstance(
   prefix: string,
   circuits: Record<string, CircuitBreakerConfig>,
-  options: { stateCheckIntervalMs?: number } = {},
+  options: { stateCheckIntervalMs?: number; clock?: Clock & TimerProvider } = {},
 ): Promise<Instance> {
   const proxy = await startFaultProxy({ target: server });
   const manager = new RedisConnectionManager({ url: proxy.url, ...FAST });
@@ -74,12 +80,13 @@ async function startInstance(
     keyPrefix: prefix,
     stateCheckIntervalMs: options.stateCheckIntervalMs ?? 100,
     cleanupGraceMs: 0,
+    ...(options.clock === undefined ? {} : { clock: options.clock, useClientTime: true }),
   });
   const events: Array<RegistryEvent & { seenAt: number }> = [];
   registry.onEvent((event) => events.push({ ...event, seenAt: Date.now() }));
   for (const [name, config] of Object.entries(circuits)) registry.registerCircuitBreaker(name, config);
   await Promise.all(Object.keys(circuits).map((name) => registry.get(name)?.refresh()));
-  await registry.stateManager.redisStore.whenSubscribed();
+  await registry.stateManager.redisStore?.whenSubscribed();
   const instance: Instance = {
     proxy,
     manager,
@@ -124,6 +131,7 @@ async function startInstance(
 }
 
 const newPrefix = () => `fleet${++prefixes}:`;
+const createInitial = (at: number): CircuitStateData => createInitialState(at);
 const inRedis = (prefix: string, name: string): Promise<CircuitStateData | undefined> =>
   new RedisStateStore({ redis: observer, keyPrefix: prefix }).getState(name);
 const storedInRedis = (prefix: string, name: string) =>
@@ -355,6 +363,99 @@ describe('operations during an outage and data loss', () => {
       timeoutMs: 3_000,
       message: 'B re-seeds the circuit only its mirror held, although A won the marker',
     });
+  });
+
+  it('after Redis lost its data, a change in the same millisecond or after the clock stepped back still reaches every mirror and view (item 13)', async () => {
+    let now = Date.UTC(2026, 11, 1, 12);
+    const clock: Clock & TimerProvider = {
+      now: () => now,
+      setTimeout: (callback, delayMs) => {
+        const timer = setTimeout(callback, delayMs);
+        timer.unref();
+        return timer;
+      },
+      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    };
+    const prefix = newPrefix();
+    const circuits = { c: { failureThreshold: 1, openTimeoutMs: 60_000 } };
+    const a = await startInstance(prefix, circuits, { clock });
+    const b = await startInstance(prefix, circuits, { clock });
+    const agree = (status: string) =>
+      waitFor(
+        async () =>
+          [a, b].every(
+            (instance) =>
+              instance.registry.get('c')?.status === status &&
+              (instance.registry.stateManager.memoryStore.peek('c') as CircuitStateData | undefined)
+                ?.state === status,
+          ) && (await inRedis(prefix, 'c'))?.state === status,
+        { timeoutMs: 5_000, message: `every view, mirror and Redis at ${status}` },
+      );
+    // A closed circuit written at this millisecond, then Redis restarted empty.
+    await a.registry.stateManager.setState('c', { ...createInitial(now), failureCount: 0 });
+    await agree('closed');
+    const restarted = Date.now();
+    await server.kill();
+    await waitFor(() => a.manager.fallbackMode && b.manager.fallbackMode, { timeoutMs: 3_000 });
+    await server.restart();
+    await Promise.all([a.reconciledAfter(restarted), b.reconciledAfter(restarted)]);
+    // The same millisecond: Redis starts its versions again where the old copy was.
+    await a.registry.stateManager.setState('c', {
+      ...createInitial(now),
+      state: 'open',
+      openUntil: now + 60_000,
+      consecutiveOpens: 1,
+    });
+    await agree('open');
+    // Lost again, and the clock steps back two seconds: Redis's next versions are below every copy's.
+    await a.registry.reset('c');
+    await agree('closed');
+    const flushed = Date.now();
+    await observer.flushall();
+    await Promise.all([a.reconciledAfter(flushed), b.reconciledAfter(flushed)]);
+    now -= 2_000;
+    expect(await b.call('c', boom)).toBe('dependency down');
+    await agree('open');
+  });
+
+  it('a change Redis took after it lost its data, before anyone noticed, is rewritten above every version the instances saw (item 13)', async () => {
+    let now = Date.UTC(2026, 11, 1, 12);
+    const clock: Clock & TimerProvider = {
+      now: () => now,
+      setTimeout: (callback, delayMs) => {
+        const timer = setTimeout(callback, delayMs);
+        timer.unref();
+        return timer;
+      },
+      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    };
+    const prefix = newPrefix();
+    const circuits = { c: { failureThreshold: 1, openTimeoutMs: 60_000 } };
+    // No periodic check: the loss goes unnoticed until a reconciliation runs.
+    const a = await startInstance(prefix, circuits, { clock, stateCheckIntervalMs: 60_000 });
+    const b = await startInstance(prefix, circuits, { clock, stateCheckIntervalMs: 60_000 });
+    await a.registry.stateManager.setState('c', createInitial(now));
+    await waitFor(() => b.registry.get('c')?.stateData.version === a.registry.get('c')?.stateData.version, {
+      timeoutMs: 2_000,
+    });
+    await observer.flushall();
+    now -= 2_000;
+    // Redis takes the failure at a version below every copy's: the instances' views ignore it.
+    expect(await a.call('c', boom)).toBe('dependency down');
+    const stored = await inRedis(prefix, 'c');
+    expect(stored?.state).toBe('open');
+    expect(stored?.version).toBeLessThan(b.registry.get('c')?.stateData.version ?? 0);
+    await b.registry.stateManager.reconcile();
+    await waitFor(
+      async () =>
+        [a, b].every(
+          (instance) =>
+            instance.registry.get('c')?.status === 'open' &&
+            (instance.registry.stateManager.memoryStore.peek('c') as CircuitStateData | undefined)?.state ===
+              'open',
+        ) && (await inRedis(prefix, 'c'))?.state === 'open',
+      { timeoutMs: 5_000, message: 'every view and mirror at open' },
+    );
   });
 
   it('backs off reconciliation while Redis answers every write with OOM, and merges once it can (item 13)', async () => {

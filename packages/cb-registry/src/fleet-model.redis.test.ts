@@ -495,7 +495,7 @@ describe('the fleet, as a model', () => {
               registry.onEvent((event) => events.push({ ...event, seenAt: Date.now() }));
               for (const name of NAMES) registry.registerCircuitBreaker(name, CIRCUITS[name]);
               await Promise.all(NAMES.map((name) => registry.get(name)?.refresh()));
-              await registry.stateManager.redisStore.whenSubscribed();
+              await registry.stateManager.redisStore?.whenSubscribed();
               real.instances.push({ proxy, manager, registry, events });
             }
             const model: Model = {

@@ -30,13 +30,15 @@ export interface ReadinessOptions {
 /** Body of {@link readiness}. */
 export interface ReadinessBody {
   /**
-   * `ready`: Redis connected. `degraded`: serving, but Redis is not connected (connecting, fallback,
-   * refused credentials); the `reasons` say why. `not_ready`: the registry is shutting down, or Redis
-   * is required and not connected.
+   * `ready`: Redis connected (or a memory-only registry). `degraded`: serving, but Redis is not
+   * connected (connecting, fallback, refused credentials); the `reasons` say why. `not_ready`: the
+   * registry is shutting down, or Redis is required and not connected (or the registry is memory
+   * only).
    */
   readonly status: 'ready' | 'degraded' | 'not_ready';
   /** Why the status is not `ready`. */
   readonly reasons: readonly string[];
+  /** The Redis connection; `null` for a memory-only registry. */
   readonly redis: {
     readonly mode: ConnectionMode;
     readonly connected: boolean;
@@ -44,9 +46,12 @@ export interface ReadinessBody {
     /** Redis refuses the credentials: an operator must fix the password or ACL. */
     readonly authenticationFailed: boolean;
     readonly lastError: LastErrorInfo | null;
-  };
-  /** Where circuit state goes now: Redis, or the in-memory mirror. */
-  readonly store: 'redis' | 'memory';
+  } | null;
+  /**
+   * Where circuit state goes now: Redis, the in-memory mirror (Redis unavailable), or memory for
+   * good (a memory-only registry).
+   */
+  readonly store: 'redis' | 'memory' | 'memory_only';
   /** Circuits changed in memory and not yet reconciled into Redis. */
   readonly fallbackStatesCount: number;
   /** Every registered circuit's status. An open circuit never makes the instance unready. */
@@ -97,7 +102,8 @@ export async function readiness(
   if (typeof requireRedis !== 'boolean') {
     throw new TypeError(`requireRedis must be a boolean, got ${JSON.stringify(requireRedis)}`);
   }
-  const health = await registry.redis.getHealthStatus();
+  const manager = registry.redis;
+  const health = manager === null ? null : await manager.getHealthStatus();
   const circuits: Record<string, CircuitStatus> = {};
   const openCircuits: string[] = [];
   for (const name of registry.list()) {
@@ -108,29 +114,36 @@ export async function readiness(
   }
   const reasons: string[] = [];
   if (registry.closed) reasons.push('the registry is shutting down');
-  if (health.authenticationFailed) reasons.push('Redis refuses the credentials');
-  if (!health.connected) {
-    reasons.push(
-      health.mode === 'connecting' && !health.fallbackMode
-        ? 'Redis is not connected yet'
-        : `Redis is unavailable (mode ${health.mode}); circuits run on the in-memory mirror`,
-    );
+  if (health === null) {
+    if (requireRedis) reasons.push('the registry is memory only and Redis is required');
+  } else {
+    if (health.authenticationFailed) reasons.push('Redis refuses the credentials');
+    if (!health.connected) {
+      reasons.push(
+        health.mode === 'connecting' && !health.fallbackMode
+          ? 'Redis is not connected yet'
+          : `Redis is unavailable (mode ${health.mode}); circuits run on the in-memory mirror`,
+      );
+    }
   }
-  const notReady = registry.closed || (requireRedis && !health.connected);
+  const notReady = registry.closed || (requireRedis && health?.connected !== true);
   const status = notReady ? 'not_ready' : reasons.length > 0 ? 'degraded' : 'ready';
   return {
     status: notReady ? 503 : 200,
     body: {
       status,
       reasons,
-      redis: {
-        mode: health.mode,
-        connected: health.connected,
-        fallbackMode: health.fallbackMode,
-        authenticationFailed: health.authenticationFailed,
-        lastError: health.lastError,
-      },
-      store: registry.stateManager.redisAvailable ? 'redis' : 'memory',
+      redis:
+        health === null
+          ? null
+          : {
+              mode: health.mode,
+              connected: health.connected,
+              fallbackMode: health.fallbackMode,
+              authenticationFailed: health.authenticationFailed,
+              lastError: health.lastError,
+            },
+      store: registry.memoryOnly ? 'memory_only' : registry.stateManager.redisAvailable ? 'redis' : 'memory',
       fallbackStatesCount: registry.stateManager.getFallbackStatus().fallbackStatesCount,
       circuits,
       openCircuits,

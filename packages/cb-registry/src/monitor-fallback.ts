@@ -56,7 +56,7 @@ export function monitorFallback(registry: CircuitBreakerRegistry, options: Monit
       if (registry.closed) return;
       const status = await registry.getRegistryStatus();
       const count = status.fallbackStatus.fallbackStatesCount;
-      if (!status.redisStatus.connected)
+      if (status.redisStatus !== null && !status.redisStatus.connected)
         onAlert({ kind: 'redis_unavailable', fallbackStatesCount: count, status });
       else if (count > 0) onAlert({ kind: 'fallback_pending', fallbackStatesCount: count, status });
       else onAlert({ kind: 'healthy', fallbackStatesCount: 0, status });

@@ -218,16 +218,25 @@ export class Reconciler {
       else if (stored !== undefined) merged = stored;
       else merged = protects(mirrored, host.clock.now()) ? mirrored : undefined;
       // Versions this instance handed out from the mirror while Redis was away must be overtaken by
-      // what Redis holds, or views that saw them would ignore Redis's outcome as older.
-      const handedOut = host.book.peek(name)?.fromMirror ?? 0;
+      // what Redis holds, or views that saw them would ignore Redis's outcome as older. So must every
+      // version the mirror or the views hold: after Redis lost its data, its versions start again
+      // from its clock, possibly at or below theirs (the same millisecond, a clock that stepped back).
+      const record = host.book.peek(name);
+      const handedOut = record?.fromMirror ?? 0;
+      const seen = Math.max(handedOut, record?.delivered ?? 0, mirrored?.version ?? 0);
       if (
         merged === undefined ||
-        (stored !== undefined && sameStateContent(merged, stored) && stored.version > handedOut)
+        (stored !== undefined &&
+          sameStateContent(merged, stored) &&
+          stored.version > handedOut &&
+          (pendingFrom !== null || stored.version >= seen))
       ) {
         // Redis already holds the outcome (or nothing does): views that missed pushes catch up.
         host.settle(name, stored);
         return { written: false, conflict, reseeded: false };
       }
+      // Written above every version seen here (compareAndSet writes above the version it is given).
+      if (merged.version < seen) merged = { ...merged, version: seen };
       const result = await host.bounded(host.redis.compareAndSet(name, stored?.version ?? 0, merged));
       if (!result.written) continue;
       // Only if nothing changed the mirror meanwhile; otherwise merge again with that too.

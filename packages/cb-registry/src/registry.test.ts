@@ -166,7 +166,7 @@ describe('helpers', () => {
   afterEach(async () => {
     vi.useRealTimers();
     await registry?.cleanup();
-    await registry?.redis.disconnect();
+    await registry?.redis?.disconnect();
   });
 
   it('runs the cleanup loop on its interval and stops it on cleanup', async () => {

@@ -138,8 +138,13 @@ export interface CircuitStatusSummary {
 
 /** The seed's `get_registry_status()`, camelCased, plus each circuit's state and counts. */
 export interface RegistryStatus {
-  /** The connection manager's health: the seed's `connected`, `fallbackMode`, `poolSize` and more. */
-  readonly redisStatus: RedisHealthStatus;
+  /** `true` for a memory-only registry (`redis: null`). */
+  readonly memoryOnly: boolean;
+  /**
+   * The connection manager's health: the seed's `connected`, `fallbackMode`, `poolSize` and more;
+   * `null` for a memory-only registry.
+   */
+  readonly redisStatus: RedisHealthStatus | null;
   /** The seed's fallback status: circuits changed in memory only, and the mirror's size. */
   readonly fallbackStatus: FallbackStatus;
   /** Names of the registered circuits, in registration order. */
@@ -259,7 +264,7 @@ function sameValue(a: unknown, b: unknown): boolean {
 export class CircuitBreakerRegistry implements AsyncDisposable {
   /** The state manager every breaker of this registry runs on. */
   readonly stateManager: CircuitBreakerStateManager;
-  readonly #manager: RedisConnectionManager;
+  readonly #manager: RedisConnectionManager | null;
   readonly #clock: Clock & TimerProvider;
   readonly #entries = new Map<string, Entry>();
   readonly #events = new Listeners<RegistryEvent>();
@@ -304,23 +309,27 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       ...stateManagerOptions
     } = options;
     this.stateManager = new CircuitBreakerStateManager({ ...stateManagerOptions, clock: this.#clock });
-    this.#manager = manager;
+    this.#manager = manager ?? null;
     if (logger !== null) {
       this.#events.add((event) => logEvent(logger, event));
     }
     const fromGlobal = (disposable: globalThis.Disposable) =>
       toDisposable(() => disposable[Symbol.dispose]());
+    if (manager !== null && manager !== undefined) {
+      this.#subscriptions.push(
+        fromGlobal(
+          manager.onFallbackEntered(({ reason, at }) =>
+            this.#events.emit({ type: 'fallback_entered', reason, at }),
+          ),
+        ),
+        fromGlobal(
+          manager.onRecovered(({ fallbackDurationMs, at }) =>
+            this.#events.emit({ type: 'recovered', fallbackDurationMs, at }),
+          ),
+        ),
+      );
+    }
     this.#subscriptions.push(
-      fromGlobal(
-        manager.onFallbackEntered(({ reason, at }) =>
-          this.#events.emit({ type: 'fallback_entered', reason, at }),
-        ),
-      ),
-      fromGlobal(
-        manager.onRecovered(({ fallbackDurationMs, at }) =>
-          this.#events.emit({ type: 'recovered', fallbackDurationMs, at }),
-        ),
-      ),
       this.stateManager.onReconciled((event) => this.#events.emit({ type: 'reconciled', ...event })),
       this.stateManager.onOperation((event) => {
         if (event.memoryOnly) {
@@ -335,9 +344,17 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     );
   }
 
-  /** The connection manager (the seed's `redis_mgr`). */
-  get redis(): RedisConnectionManager {
+  /** The connection manager (the seed's `redis_mgr`); `null` for a memory-only registry. */
+  get redis(): RedisConnectionManager | null {
     return this.#manager;
+  }
+
+  /**
+   * `true` for a registry made with `redis: null`: every circuit lives in this process, nothing
+   * connects anywhere, and no fallback or reconciliation is ever reported.
+   */
+  get memoryOnly(): boolean {
+    return this.#manager === null;
   }
 
   #assertOpen(): void {
@@ -519,7 +536,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
 
   /** The seed's `get_registry_status()`, plus each circuit's state and counts. */
   async getRegistryStatus(): Promise<RegistryStatus> {
-    const redisStatus = await this.#manager.getHealthStatus();
+    const redisStatus = this.#manager === null ? null : await this.#manager.getHealthStatus();
     const circuits: Record<string, CircuitStatusSummary> = {};
     for (const [name, entry] of this.#entries) {
       const data = entry.breaker.stateData;
@@ -538,6 +555,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     }
     const registeredCircuits = this.list();
     return {
+      memoryOnly: this.#manager === null,
       redisStatus,
       fallbackStatus: this.stateManager.getFallbackStatus(),
       registeredCircuits,
@@ -635,7 +653,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     await this.stateManager.close();
     for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();
     this.#events.clear();
-    if (this.#closeRedisOnCleanup) await this.#manager.disconnect();
+    if (this.#closeRedisOnCleanup) await this.#manager?.disconnect();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -38,7 +38,7 @@ describe('CircuitBreakerStateManager against a real Redis', () => {
       keyPrefix: prefix,
       stateCheckIntervalMs: 100,
     });
-    await stateManager.redisStore.whenSubscribed();
+    await stateManager.redisStore?.whenSubscribed();
     observer = new Redis(server.url, {
       lazyConnect: true,
       enableOfflineQueue: false,

@@ -34,8 +34,12 @@ export type { ReconciledEvent, ReconcileTrigger };
 
 /** Options of {@link CircuitBreakerStateManager}. */
 export interface CircuitBreakerStateManagerOptions {
-  /** The connection manager to Redis; the state manager never connects or disconnects it itself. */
-  readonly redis: RedisConnectionManager;
+  /**
+   * The connection manager to Redis; the state manager never connects or disconnects it itself.
+   * `null`: memory only — every circuit lives in this process (a single instance, a development
+   * machine, a test): nothing connects anywhere, nothing is reconciled, no fallback is reported.
+   */
+  readonly redis: RedisConnectionManager | null;
   /**
    * Prefix of every circuit's key (the seed's `circuit_breaker:`).
    * @default 'circuit_breaker:'
@@ -165,42 +169,56 @@ function isUnwritten(data: CircuitStateData): boolean {
  */
 export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDisposable {
   readonly specificationVersion = 'v1' as const;
-  readonly local = false;
+  /** `true` in memory-only mode: state lives in this process only. */
+  readonly local: boolean;
   /** Redis time (learned from replies), the clock breakers judge stored times by. */
   readonly clock: Clock;
-  readonly #manager: RedisConnectionManager;
-  readonly #redis: RedisStateStore;
+  /** `null` in memory-only mode (and then so are `#redisOrNull` and the reconciler's work). */
+  readonly #manager: RedisConnectionManager | null;
+  readonly #redisOrNull: RedisStateStore | null;
   readonly #mirror: MemoryStateStore;
   readonly #timers: Clock & TimerProvider;
   readonly #book = new CircuitBook();
   readonly #listeners = new ChangeListeners();
   readonly #operationListeners = new Listeners<StoreOperationEvent>();
-  readonly #reconciler: Reconciler;
+  readonly #reconciler: Reconciler | null;
+  readonly #reconciledListeners = new Listeners<ReconciledEvent>();
   readonly #subscriptions: Array<{ dispose(): void }> = [];
   #closed = false;
 
   /** @throws {TypeError | RangeError} an option is invalid, naming it and the value. */
   constructor(options: CircuitBreakerStateManagerOptions) {
     const given = readOptions(options);
-    const manager = options.redis as RedisConnectionManager | undefined;
+    const manager = options.redis as RedisConnectionManager | null | undefined;
     if (
-      typeof manager !== 'object' ||
-      manager === null ||
-      typeof manager.execute !== 'function' ||
-      typeof manager.onRecovered !== 'function'
+      manager !== null &&
+      (typeof manager !== 'object' ||
+        typeof manager.execute !== 'function' ||
+        typeof manager.onRecovered !== 'function')
     ) {
       throw new TypeError(
-        `redis must be a RedisConnectionManager, got ${manager === null ? 'null' : typeof manager}`,
+        `redis must be a RedisConnectionManager or null (memory only), got ${typeof manager}`,
       );
     }
     this.#manager = manager;
+    this.local = manager === null;
     this.#timers = assertClock('clock', given.clock);
     const ttlMs = assertInteger('ttlMs', given.ttlMs, 1);
     const stateCheckIntervalMs =
       given.stateCheckIntervalMs === null
         ? null
         : assertInteger('stateCheckIntervalMs', given.stateCheckIntervalMs, 10, 86_400_000);
-    this.#redis = new RedisStateStore({
+    const timers = this.#timers;
+    if (manager === null) {
+      // Memory only: the memory store is the store of record, on the registry's clock.
+      this.#redisOrNull = null;
+      this.#reconciler = null;
+      this.clock = { now: () => Math.floor(timers.now()) };
+      this.#mirror = new MemoryStateStore({ ttlMs, clock: timers });
+      this.#subscriptions.push(this.#mirror.subscribe((change) => this.#onMirrorChange(change)));
+      return;
+    }
+    const redis = new RedisStateStore({
       redis: manager,
       ttlMs,
       clock: this.#timers,
@@ -209,11 +227,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       useClientTime: given.useClientTime as boolean,
       ...(options.channel === undefined ? {} : { channel: options.channel }),
     });
+    this.#redisOrNull = redis;
     // The mirror judges time as Redis does, so an open period ends at the same moment in both.
     // Whole milliseconds: the learned offset is fractional, and stored times must be integers.
-    const redisClock = this.#redis.clock;
+    const redisClock = redis.clock;
     this.clock = { now: () => Math.floor(redisClock.now()) };
-    const timers = this.#timers;
     this.#mirror = new MemoryStateStore({
       ttlMs,
       // A copy: what it decides while Redis is away does not outrank what the fleet decided meanwhile.
@@ -224,43 +242,65 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
         clearTimeout: (handle) => timers.clearTimeout(handle),
       },
     });
-    this.#reconciler = new Reconciler({
+    const reconciler = new Reconciler({
       manager,
-      redis: this.#redis,
+      redis,
       mirror: this.#mirror,
       book: this.#book,
       timers: this.#timers,
       clock: this.clock,
       // A control character keeps the marker out of every circuit listing.
-      markerKey: `${this.#redis.keyPrefix}\u0000state-marker`,
+      markerKey: `${redis.keyPrefix}\u0000state-marker`,
       stateCheckIntervalMs,
       servedNames: () => this.#listeners.names(),
       bounded: (operation) => this.#bounded(operation),
       settle: (name, stored) => this.#settle(name, stored),
       isClosed: () => this.#closed,
     });
+    this.#reconciler = reconciler;
 
     this.#subscriptions.push(
-      this.#redis.subscribe((change) => this.#onRedisChange(change)),
+      redis.subscribe((change) => this.#onRedisChange(change)),
       this.#mirror.subscribe((change) => this.#onMirrorChange(change)),
-      fromGlobal(manager.onRecovered(() => this.#reconciler.request(true, 'recovered'))),
-      fromGlobal(manager.onReconnected(() => this.#reconciler.request(true, 'reconnected'))),
+      fromGlobal(manager.onRecovered(() => reconciler.request(true, 'recovered'))),
+      fromGlobal(manager.onReconnected(() => reconciler.request(true, 'reconnected'))),
+      reconciler.onReconciled((event) => this.#reconciledListeners.emit(event)),
     );
     if (manager.mode === 'connecting') {
       // Started before Redis answered: reconcile once it does.
       manager.connect().then(
         (connected) => {
-          if (connected) this.#reconciler.request(true, 'connected');
+          if (connected) reconciler.request(true, 'connected');
         },
         () => undefined,
       );
     }
-    this.#reconciler.startStateCheck();
+    reconciler.startStateCheck();
   }
 
-  /** The Redis store underneath (for `onCorruptState`, `getStats`, `listNames`). */
-  get redisStore(): RedisStateStore {
-    return this.#redis;
+  /**
+   * `true` when breakers on this store need no per-circuit re-read: memory only, or the Redis store
+   * verifies its subscriber (one PING per interval) and a reconnect reconciles every served circuit.
+   */
+  get verifiesPushes(): boolean {
+    return this.#redisOrNull === null || this.#redisOrNull.verifiesPushes;
+  }
+
+  /** `true` when every circuit lives in this process only (constructed with `redis: null`). */
+  get memoryOnly(): boolean {
+    return this.#manager === null;
+  }
+
+  /** The Redis store; only called on paths that run while Redis is available. */
+  get #redis(): RedisStateStore {
+    const redis = this.#redisOrNull;
+    if (redis === null) throw new Error('CircuitBreakerStateManager: memory only, there is no Redis store');
+    return redis;
+  }
+
+  /** The Redis store underneath (for `onCorruptState`, `getStats`, `listNames`); `null` in memory-only mode. */
+  get redisStore(): RedisStateStore | null {
+    return this.#redisOrNull;
   }
 
   /** The in-memory mirror underneath. */
@@ -270,7 +310,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   /** `true` while operations go to Redis; `false` while they go to the in-memory mirror. */
   get redisAvailable(): boolean {
-    return this.#manager.isConnected && !this.#closed;
+    return this.#manager?.isConnected === true && !this.#closed;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -281,7 +321,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   }
 
   #bounded<T>(operation: Promise<T>): Promise<T> {
-    const timeoutMs = this.#manager.operationTimeoutMs;
+    const timeoutMs = this.#manager?.operationTimeoutMs ?? 250;
     return new Promise<T>((resolve, reject) => {
       const timer = this.#timers.setTimeout(() => reject(new OperationTimeout()), timeoutMs);
       operation.then(
@@ -311,6 +351,12 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   ): Promise<T> {
     const timed = this.#operationListeners.size > 0;
     const started = timed ? this.#elapsed() : 0;
+    if (this.#manager === null) {
+      // Memory only: the memory store is the store of record; nothing is pending, nothing falls back.
+      const result = await viaMirror();
+      if (timed) this.#reportOperation(name, operation, 'memory', started, false, undefined);
+      return result;
+    }
     let failure: unknown;
     if (this.redisAvailable) {
       try {
@@ -378,7 +424,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   #markPending(name: string): void {
     this.#book.markPending(name);
     // Redis is up but this operation failed (a timeout): merge soon rather than at the next outage.
-    if (this.#manager.isConnected) this.#reconciler.schedulePending();
+    if (this.#manager?.isConnected === true) this.#reconciler?.schedulePending();
   }
 
   /** Redis holds `stored` (or nothing) after a reconciliation. */
@@ -388,9 +434,10 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     record.pendingFrom = null;
     if (stored !== undefined && stored.version > record.fromMirror) record.fromMirror = 0;
     if (stored === undefined) {
-      const held = this.#mirror.peek(name);
-      if (held !== undefined)
-        this.#mirror.put(name, { deleted: true, version: held.version, decidedAt: held.decidedAt });
+      // Redis lost it (nothing there, not even a deletion) and the copy protects nobody: forget the
+      // copy. Redis's versions start again from its clock, possibly at or below the copy's (the same
+      // millisecond, a clock that stepped back); a copy kept would refuse them as older.
+      this.#mirror.forget(name);
       // A view holding a state Redis no longer has starts over as a fresh closed circuit.
       if (record.delivered > 0) {
         record.delivered = 0;
@@ -477,8 +524,8 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   /**
    * Replaces the circuit's state (the seed's `set_state`) so that it takes effect fleet-wide.
-   * @returns `true` when Redis took the write, `false` when only the in-memory fallback did (it is
-   *   merged into Redis when Redis is back).
+   * @returns `true` when Redis took the write (or, memory only, the memory store), `false` when only
+   *   the in-memory fallback did (it is merged into Redis when Redis is back).
    * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).
    */
   async setState(name: string, data: CircuitStateData): Promise<boolean> {
@@ -496,6 +543,8 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       },
       async () => {
         await this.#mirror.setState(name, data);
+        // Written for good only when memory is the store of record (memory only).
+        written = this.#manager === null;
         return this.#mirror.peek(name);
       },
       (entry) => entry,
@@ -662,7 +711,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
 
   /** Listens for finished reconciliations. */
   onReconciled(listener: (event: ReconciledEvent) => void): Disposable {
-    return this.#reconciler.onReconciled(listener);
+    return this.#reconciledListeners.add(listener);
   }
 
   /**
@@ -683,8 +732,10 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    * one. Resolves once it (and any run it was coalesced with) finished.
    */
   async reconcile(): Promise<void> {
-    this.#reconciler.request(true, 'manual');
-    while (this.#reconciler.running !== null) await this.#reconciler.running;
+    const reconciler = this.#reconciler;
+    if (reconciler === null) return;
+    reconciler.request(true, 'manual');
+    while (reconciler.running !== null) await reconciler.running;
   }
 
   /**
@@ -694,25 +745,26 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    const running = this.#reconciler.running;
+    const running = this.#reconciler?.running ?? null;
     if (running !== null) {
       // It writes state this process may be the only holder of, but never holds close() up for long.
       let timer: unknown;
       await Promise.race([
         running,
         new Promise<void>((resolve) => {
-          timer = this.#timers.setTimeout(resolve, this.#manager.operationTimeoutMs);
+          timer = this.#timers.setTimeout(resolve, this.#manager?.operationTimeoutMs ?? 0);
         }),
       ]);
       this.#timers.clearTimeout(timer);
     }
     this.#closed = true;
-    this.#reconciler.close();
+    this.#reconciler?.close();
+    this.#reconciledListeners.clear();
     for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();
     this.#listeners.clear();
     this.#operationListeners.clear();
     this.#book.clear();
-    await this.#redis.close();
+    await this.#redisOrNull?.close();
     await this.#mirror.close();
   }
 

@@ -209,6 +209,17 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   }
 
   /**
+   * Drops whatever the store holds for `name` (a tombstone included) without announcing it: how a
+   * copy of another store forgets a circuit that store lost, so that the next copy it takes is taken
+   * whatever its version. Returns `true` when there was an entry.
+   */
+  forget(name: string): boolean {
+    validateCircuitName(name);
+    this.#assertOpen();
+    return this.#entries.delete(name);
+  }
+
+  /**
    * Replaces the stored state (the seed's `set_state`) so that it takes effect: the data as given,
    * with a version above the stored one and `decidedAt` now. Pushed to every subscriber.
    * @throws {InvalidStateDataError} `data` is not valid state data (nothing is written).

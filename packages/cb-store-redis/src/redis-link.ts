@@ -17,6 +17,11 @@ export interface RedisCommandExecutor {
   onReconnected?(listener: () => void): globalThis.Disposable;
   /** Fired when the manager left fallback mode. */
   onRecovered?(listener: () => void): globalThis.Disposable;
+  /**
+   * Checks the subscriber end to end and reconnects it when it does not answer (which then fires
+   * `onReconnected`). Without it, the store cannot verify its pushes and breakers re-read instead.
+   */
+  checkSubscriber?(): Promise<boolean>;
 }
 
 /** How the store talks to Redis, whichever of the two it was given. */
@@ -25,6 +30,14 @@ export interface RedisLink {
   subscribe(channel: string, listener: (message: string) => void): Disposable;
   /** Called when pushed messages may have been missed (reconnect, recovery). */
   onResync(listener: () => void): Disposable;
+  /** Whether {@link checkSubscriber} can verify the subscriber. */
+  readonly canCheckSubscriber: boolean;
+  /**
+   * One end-to-end check of the subscriber (a PING on its connection); a subscriber that does not
+   * answer is reconnected, and the reconnect fires the `onResync` listeners. Resolves `true` when it
+   * answered.
+   */
+  checkSubscriber(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -68,6 +81,14 @@ export class ExecutorLink implements RedisLink {
   subscribe(channel: string, listener: (message: string) => void): Disposable {
     const subscription = this.#executor.subscribe(channel, listener);
     return toDisposable(() => subscription[Symbol.dispose]());
+  }
+
+  get canCheckSubscriber(): boolean {
+    return typeof this.#executor.checkSubscriber === 'function';
+  }
+
+  checkSubscriber(): Promise<boolean> {
+    return this.#executor.checkSubscriber?.() ?? Promise.resolve(false);
   }
 
   onResync(listener: () => void): Disposable {
@@ -168,6 +189,22 @@ export class ClientLink implements RedisLink {
         this.#subscriber?.unsubscribe(channel).catch(() => undefined);
       }
     });
+  }
+
+  readonly canCheckSubscriber = true;
+
+  /** PINGs the store's own subscriber connection; one that does not answer in time is reconnected. */
+  checkSubscriber(): Promise<boolean> {
+    const subscriber = this.#subscriber;
+    if (subscriber === null) return Promise.resolve(false);
+    return this.run(() => subscriber.ping()).then(
+      () => true,
+      () => {
+        // ioredis reconnects (and resubscribes) it; its 'ready' fires the resync listeners.
+        if (this.#subscriber === subscriber) subscriber.disconnect(true);
+        return false;
+      },
+    );
   }
 
   onResync(listener: () => void): Disposable {

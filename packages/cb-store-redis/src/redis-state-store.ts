@@ -96,6 +96,17 @@ export interface RedisStateStoreOptions {
    * @default 500
    */
   readonly scanCount?: number;
+  /**
+   * How often the store checks its subscriber end to end (one PING on the subscriber connection, for
+   * every circuit at once), once something subscribed. A subscriber that does not answer within the
+   * operation timeout is reconnected, and every circuit subscribed by name is then re-read, so a
+   * change is missed for at most about this long plus one operation timeout, even when only the
+   * subscriber's connection is silently cut. Breakers on this store therefore need no per-circuit
+   * re-read (`verifiesPushes`). `null`: no check (and breakers re-read every `refreshIntervalMs`);
+   * over a connection manager without `checkSubscriber()`, no check either.
+   * @default 5000
+   */
+  readonly subscriberCheckIntervalMs?: number | null;
 }
 
 /** Payload of {@link RedisStateStore.onCorruptState}. */
@@ -129,6 +140,7 @@ const OPTION_NAMES = new Set([
   'clock',
   'useClientTime',
   'scanCount',
+  'subscriberCheckIntervalMs',
 ]);
 /** Longest a write waits for a pending subscription to come up. */
 const SUBSCRIPTION_WAIT_MS = 250;
@@ -201,6 +213,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   #subscribedPending = false;
   #helloToken = '';
   #onHello: (() => void) | null = null;
+  readonly #subscriberCheckIntervalMs: number | null;
+  #subscriberCheck: ReturnType<typeof setInterval> | null = null;
   #closed = false;
   #stats = { corruptStates: 0, clampedStates: 0, scriptReloads: 0, foreignMessages: 0 };
 
@@ -243,6 +257,23 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     }
     this.#useClientTime = options.useClientTime ?? false;
     this.clock = this.#useClientTime ? clock : { now: () => Math.floor(clock.now() + this.#offsetMs) };
+    this.#subscriberCheckIntervalMs =
+      options.subscriberCheckIntervalMs === null
+        ? null
+        : assertInteger(
+            'subscriberCheckIntervalMs',
+            options.subscriberCheckIntervalMs ?? 5_000,
+            10,
+            86_400_000,
+          );
+  }
+
+  /**
+   * `true` when the store verifies its push channel itself (see `subscriberCheckIntervalMs`), so
+   * breakers need no per-circuit re-read: what the store costs at rest does not grow with circuits.
+   */
+  get verifiesPushes(): boolean {
+    return this.#subscriberCheckIntervalMs !== null && this.#link.canCheckSubscriber;
   }
 
   #key(name: string): string {
@@ -622,6 +653,15 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.#resyncSubscription = this.#link.onResync(() => {
       void this.#resync();
     });
+    if (this.verifiesPushes) {
+      const intervalMs = this.#subscriberCheckIntervalMs as number;
+      // One command per interval for every circuit; a failed check reconnects the subscriber, and
+      // the reconnect re-reads every circuit subscribed by name (onResync).
+      this.#subscriberCheck = setInterval(() => {
+        if (!this.#closed) void this.#link.checkSubscriber().catch(() => false);
+      }, intervalMs);
+      this.#subscriberCheck.unref();
+    }
     // SUBSCRIBE completes a round trip later. To know when it is live, publish a token until it
     // comes back to us; writes made meanwhile wait for it (briefly), so a change made after
     // subscribe() is always delivered to the subscriber.
@@ -747,6 +787,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#subscriberCheck !== null) clearInterval(this.#subscriberCheck);
+    this.#subscriberCheck = null;
     this.#channelSubscription?.dispose();
     this.#resyncSubscription?.dispose();
     this.#channelSubscription = null;

@@ -27,8 +27,11 @@ export class ScriptedStore implements CircuitStateStore {
   readonly states = new Map<string, CircuitStateData>();
   readonly #listeners = new Listeners<CircuitStateChange>();
 
-  constructor(options: { local?: boolean } = {}) {
+  readonly verifiesPushes: boolean;
+
+  constructor(options: { local?: boolean; verifiesPushes?: boolean } = {}) {
     this.local = options.local ?? false;
+    this.verifiesPushes = options.verifiesPushes ?? false;
   }
 
   async #io<T>(operation: string, work: () => T): Promise<T> {

@@ -138,6 +138,11 @@ export class FakeRedisClient extends EventEmitter {
   status: Status = 'wait';
   /** Connection attempts of this client still to refuse (ECONNREFUSED), whatever the server's state. */
   refuseAttempts = 0;
+  /**
+   * This connection alone is silently cut (a partition of one socket): its commands get no reply
+   * and nothing tells it, until it is disconnected. Its reconnects are not cut.
+   */
+  silent = false;
   readonly options: ClientOptions;
   readonly #server: FakeRedisServer;
   #manuallyClosing = false;
@@ -201,11 +206,14 @@ export class FakeRedisClient extends EventEmitter {
   /** The connection breaks with `error` (then closes; ioredis's retryStrategy decides what next). */
   drop(error: Error): void {
     if (this.status !== 'connecting' && this.status !== 'connect' && this.status !== 'ready') return;
+    this.silent = false;
     this.emit('error', error);
     this.#closed();
   }
 
   disconnect(reconnect = false): void {
+    // A reconnect opens a new socket: the cut was this one's.
+    this.silent = false;
     if (!reconnect) {
       this.#manuallyClosing = true;
       if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
@@ -284,6 +292,7 @@ export class FakeRedisClient extends EventEmitter {
       const attempt = () => {
         cancelWait = undefined;
         if (done) return;
+        if (this.silent) return;
         if (server.state === 'frozen' || (server.writesPaused && WRITE_COMMANDS.has(name))) {
           cancelWait = server.wait({ run: attempt });
           return;

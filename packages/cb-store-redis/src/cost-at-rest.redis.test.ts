@@ -1,0 +1,87 @@
+import { CircuitBreaker } from '@xnai/cb-core';
+import { RedisConnectionManager } from '@xnai/cb-redis-connection';
+import { type RedisServer, startRedis } from '@xnai/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStateStore } from './redis-state-store.js';
+
+let server: RedisServer;
+let admin: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await admin.connect();
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+const CIRCUITS = 1_000;
+const REST_MS = 6_000;
+
+/** Commands Redis ran since the last CONFIG RESETSTAT, by command, without the test's own INFO and CONFIG. */
+async function commands(): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  const counts: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const name = match[1] as string;
+    if (name !== 'info' && !name.startsWith('config')) counts[name] = Number(match[2]);
+  }
+  return counts;
+}
+
+/**
+ * One instance, 1,000 closed circuits each called every 50 ms for six seconds: how many commands
+ * reach Redis. With the store checking its subscriber (the default) there is no per-circuit re-read;
+ * without the check, every breaker re-reads its circuit every `refreshIntervalMs` (5 s).
+ */
+async function atRest(subscriberCheckIntervalMs: number | null): Promise<Record<string, number>> {
+  const manager = new RedisConnectionManager({ url: server.url });
+  await manager.connect();
+  const store = new RedisStateStore({
+    redis: manager,
+    keyPrefix: `rest:${subscriberCheckIntervalMs}:${Date.now()}:`,
+    subscriberCheckIntervalMs,
+  });
+  const breakers = Array.from(
+    { length: CIRCUITS },
+    (_, index) => new CircuitBreaker({ name: `circuit-${index}`, store }),
+  );
+  try {
+    await Promise.all(breakers.map((breaker) => breaker.execute(() => 'warm')));
+    await store.whenSubscribed();
+    await admin.config('RESETSTAT');
+    const until = performance.now() + REST_MS;
+    while (performance.now() < until) {
+      for (const breaker of breakers) await breaker.execute(() => 'ok');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return await commands();
+  } finally {
+    for (const breaker of breakers) await breaker.close();
+    await store.close();
+    await manager.disconnect();
+  }
+}
+
+const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+describe('Redis commands of one instance at rest', () => {
+  it('do not grow with the number of circuits: the store checks its subscriber instead of every breaker re-reading', async () => {
+    const verified = await atRest(5_000);
+    const rereading = await atRest(null);
+    const seconds = REST_MS / 1_000;
+    console.log(
+      `[figures] at rest, ${CIRCUITS} closed circuits called every 50 ms for ${seconds} s: ${total(verified)} commands (${(total(verified) / seconds).toFixed(2)}/s: ${JSON.stringify(verified)}) with the subscriber check; ${total(rereading)} (${(total(rereading) / seconds).toFixed(0)}/s) with a per-circuit re-read every 5 s`,
+    );
+    // DESIGN §8: at most 2 commands per second per instance with 1,000 active circuits.
+    expect(total(verified)).toBeLessThanOrEqual(2 * seconds);
+    expect(verified.evalsha_ro ?? 0).toBe(0);
+    expect(verified.ping ?? 0).toBeGreaterThanOrEqual(1);
+    // The old way: one read per circuit per refresh interval.
+    expect(rereading.evalsha_ro ?? rereading.evalsha ?? 0).toBeGreaterThanOrEqual(CIRCUITS);
+  }, 60_000);
+});
