@@ -111,6 +111,8 @@ describe('the routes, memory only (no REDIS_URL)', () => {
     expect(ready.body).toMatchObject({
       status: 'ready',
       reasons: [],
+      redis: null,
+      store: 'memory_only',
       openCircuits: [],
       circuits: { [DATABASE_CIRCUIT]: 'closed', [CACHE_CIRCUIT]: 'closed', [EXTERNAL_API_CIRCUIT]: 'closed' },
     });
@@ -390,6 +392,7 @@ describe('the routes, memory only (no REDIS_URL)', () => {
       await heal();
       const status = await api<{ registeredCircuits: string[] }>(base, '/admin/circuits', { token: null });
       expect(status.status).toBe(200);
+      expect(status.body).toMatchObject({ memoryOnly: true, redisStatus: null });
       expect(status.body.registeredCircuits).toContain(DATABASE_CIRCUIT);
       expect((await api(base, `/admin/circuits/${DATABASE_CIRCUIT}`, { token: null })).status).toBe(200);
       expect((await api(base, '/admin/circuits/nope', { token: null })).status).toBe(404);
@@ -551,7 +554,7 @@ describe('the routes, with Redis', () => {
   it('reports Redis mode, and the fleet view has this instance beside Redis', async () => {
     expect((await api<CircuitsBody>(base, '/circuits', { token: null })).body.mode).toBe('redis');
     const ready = await api<{ status: string }>(base, '/readyz', { token: null });
-    expect(ready).toMatchObject({ status: 200, body: { status: 'ready' } });
+    expect(ready).toMatchObject({ status: 200, body: { status: 'ready', store: 'redis' } });
     const fleet = await waitFor(
       async () => {
         const { body } = await api<FleetView>(base, '/fleet', { token: null });
