@@ -38,7 +38,8 @@ export function row(
   };
 }
 
-function formatValue(value: number, unit: string): string {
+/** A figure with its unit, as the table prints it: `1,234 ns/op`, `2.50 ms`. */
+export function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return `${value} ${unit}`;
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
   return `${value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })} ${unit}`;
@@ -48,12 +49,14 @@ function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
+/** In the order of the measurement numbers (they run in another order, CPU-bound ones first). */
+export function sortRows(rows: readonly Row[]): Row[] {
+  return [...rows].sort((a, b) => Number.parseInt(a.measurement, 10) - Number.parseInt(b.measurement, 10));
+}
+
 /** The plain table: one row per figure, grouped by measurement. */
 export function formatTable(unsorted: readonly Row[]): string {
-  // In the order of DESIGN §8 (measurements run in another order, CPU-bound ones first).
-  const rows = [...unsorted].sort(
-    (a, b) => Number.parseInt(a.measurement, 10) - Number.parseInt(b.measurement, 10),
-  );
+  const rows = sortRows(unsorted);
   const header = ['measurement', 'subject', 'raw', 'ratio', 'target', 'meets'];
   const cells = rows.map((entry) => [
     entry.measurement,
