@@ -316,6 +316,7 @@ function renderRedis(snapshot) {
   $('#memory-banner').hidden = mode !== 'memory_only';
   const redis = snapshot.redis;
   const pending = snapshot.fallbackStatus.fallbackStatesCount;
+  const memoryWrites = Object.values(snapshot.fallbackWrites).reduce((sum, count) => sum + count, 0);
   $('#redis').innerHTML = redis
     ? `<div class="facts">
         <span>store <b>${html(MODE_LABELS[mode] ?? mode)}</b></span>
@@ -323,7 +324,8 @@ function renderRedis(snapshot) {
         <span>${html(redis.url)}</span>
         <span>latency p99 <b>${redis.latencyP99Ms === null ? '—' : `${redis.latencyP99Ms.toFixed(1)} ms`}</b></span>
         <span>fallbacks <b>${redis.fallbackEntries}</b></span>
-        <span>pending merge <b data-testid="pending">${pending}</b></span>
+        <span title="changes that reached only the in-memory mirror since start">memory-only writes <b>${memoryWrites}</b></span>
+        <span title="circuits changed in memory, not yet reconciled into Redis">pending merge <b data-testid="pending">${pending}</b></span>
       </div>${redis.lastError ? `<p class="small muted">last error: ${html(redis.lastError)}</p>` : ''}`
     : '<p>Memory only: no Redis is configured and no connection is made.</p>';
   const outage = snapshot.outage;

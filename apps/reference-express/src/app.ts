@@ -4,35 +4,31 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { CallTimeoutError } from '@xnai/cb-core';
-import {
-  circuitBreakerErrorHandler,
-  createCircuitBreakerRouter,
-  createHealthRouter,
-  withCircuitBreaker,
-} from '@xnai/cb-express';
+import { circuitBreakerErrorHandler, createCircuitBreakerRouter, createHealthRouter } from '@xnai/cb-express';
 import { type CircuitBreakerFetch, createCircuitBreakerFetch } from '@xnai/cb-fetch';
 import { createPrometheusMetrics } from '@xnai/cb-prometheus';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import {
   type CircuitBreakerRegistry,
-  callWithTieredFallback,
   createCircuitBreakerRegistry,
   ENVIRONMENT_PRESETS,
-  type FallbackTier,
   type RegistryLogger,
 } from '@xnai/cb-registry';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { collectDefaultMetrics, Registry as PrometheusRegistry } from 'prom-client';
 import { CallStats } from './call-stats.js';
+import { type CircuitView, circuitViewOf } from './circuit-view.js';
 import {
   CACHE_CIRCUIT,
   CACHE_CONFIG,
   DATABASE_CIRCUIT,
   DATABASE_CONFIG,
   EXTERNAL_API_CONFIG,
-  PROTECTS,
 } from './circuits.js';
 import { type AppConfig, redactRedisUrl } from './config.js';
+import { createControlRoutes } from './control-routes.js';
+import { createDataRoutes } from './data-routes.js';
+import { errorBody } from './error-body.js';
 import {
   type CircuitFacts,
   Fleet,
@@ -42,13 +38,12 @@ import {
   type StoreMode,
 } from './fleet.js';
 import { LiveUpdates } from './live-updates.js';
-import { findLoadProblem, LoadDriver, type LoadSettings } from './load-driver.js';
-import { NO_OUTAGE_SWITCH, type OutageMode, OutageSwitch } from './outage-switch.js';
+import { LoadDriver } from './load-driver.js';
+import { NO_OUTAGE_SWITCH, OutageSwitch } from './outage-switch.js';
 import { PushDelay } from './push-delay.js';
 import {
   DEPENDENCY_NAMES,
   type DependencyName,
-  findBehaviourProblem,
   HEALTHY,
   SimulatedDependency,
   SimulatedFailureError,
@@ -61,7 +56,6 @@ const APP_VERSION = (require('../package.json') as { version: string }).version;
 const LIBRARY_VERSION = (require('@xnai/cb-registry/package.json') as { version: string }).version;
 /** The dashboard: static files, no build step. */
 const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
-const PRODUCT_NAMES = ['kettle', 'teapot', 'mug', 'saucer', 'spoon', 'tray', 'strainer', 'cosy'];
 const SYMBOLS = ['XNAI', 'ACME', 'INIT', 'CORE', 'ZETA', 'NOVA'];
 
 /** Where the app writes: `console` by default; tests pass their own. */
@@ -69,37 +63,6 @@ export interface AppLogger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
-}
-
-/** One circuit as `/circuits` and the dashboard show it. */
-export interface CircuitView extends CircuitFacts {
-  readonly name: string;
-  /** The simulated dependency it protects. */
-  readonly dependency: DependencyName | null;
-  readonly decidedAt: number;
-  readonly lastStateChange: number;
-  readonly lastFailureTime: number;
-  readonly lastSuccessTime: number;
-  readonly consecutiveOpens: number;
-  readonly halfOpenRound: number;
-  /** Milliseconds until an open circuit may admit probes; `null` when not open. */
-  readonly openRemainingMs: number | null;
-  /** Probe leases held now, across the fleet. */
-  readonly probeLeases: readonly {
-    readonly id: string;
-    readonly round: number;
-    readonly expiresInMs: number;
-  }[];
-  /** Epoch ms (this process's clock) at which this instance's view took its current status. */
-  readonly statusSince: number;
-  readonly policy: {
-    readonly failureThreshold: number;
-    readonly successThreshold: number;
-    readonly openTimeoutMs: number;
-    readonly maxOpenTimeoutMs: number;
-    readonly halfOpenMaxCalls: number;
-    readonly slidingWindow: string | null;
-  };
 }
 
 /** A running reference app. */
@@ -126,19 +89,6 @@ function registryLogger(logger: AppLogger, prefix: string): RegistryLogger {
     warn: (message, details) => logger.warn(line(message, details)),
     error: (message, details) => logger.error(line(message, details)),
   };
-}
-
-function errorBody(code: string, message: string): { error: { code: string; message: string } } {
-  return { error: { code, message } };
-}
-
-/** An AbortSignal that aborts when the client goes away before the answer is sent. */
-function clientSignal(response: Response): AbortSignal {
-  const controller = new AbortController();
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort(new Error('the client went away'));
-  });
-  return controller.signal;
 }
 
 function randomInt(max: number): number {
@@ -196,9 +146,6 @@ export async function startReferenceApp(
       breaker: EXTERNAL_API_CONFIG,
       fetch: upstreamFetch(upstream.url),
     });
-    const products = new Map<string, { id: string; name: string; price: number }>();
-    const cacheStore = new Map<string, { id: string; name: string; price: number }>();
-    const memoryCache = new Map<string, { id: string; name: string; price: number }>();
 
     // --- what the dashboard shows ------------------------------------------------------------------
     const stats = new CallStats();
@@ -234,41 +181,9 @@ export async function startReferenceApp(
 
     const circuitView = (name: string): CircuitView | null => {
       const breaker = registry.get(name);
-      if (breaker === undefined) return null;
-      const data = breaker.stateData;
-      const now = storeNow();
-      const facts = factsOf(data, now);
-      const window = breaker.policy.slidingWindow;
-      return {
-        name,
-        ...facts,
-        status: breaker.status,
-        dependency: PROTECTS[name] ?? null,
-        decidedAt: data.decidedAt,
-        lastStateChange: data.lastStateChange,
-        lastFailureTime: data.lastFailureTime,
-        lastSuccessTime: data.lastSuccessTime,
-        consecutiveOpens: data.consecutiveOpens,
-        halfOpenRound: data.halfOpenRound,
-        openRemainingMs: data.state === 'open' && data.openUntil > now ? data.openUntil - now : null,
-        probeLeases: data.probes
-          .filter((probe) => probe.expiresAt > now)
-          .map((probe) => ({ id: probe.id, round: probe.round, expiresInMs: probe.expiresAt - now })),
-        statusSince: statusSince.get(name) ?? startedAt,
-        policy: {
-          failureThreshold: breaker.policy.failureThreshold,
-          successThreshold: breaker.policy.successThreshold,
-          openTimeoutMs: breaker.policy.openTimeoutMs,
-          maxOpenTimeoutMs: breaker.policy.maxOpenTimeoutMs,
-          halfOpenMaxCalls: breaker.policy.halfOpenMaxCalls,
-          slidingWindow:
-            window === null
-              ? null
-              : window.type === 'count'
-                ? `last ${window.size} calls, ${breaker.policy.failureRateThreshold * 100}% failures, at least ${breaker.policy.minimumCalls}`
-                : `last ${window.durationMs} ms`,
-        },
-      };
+      return breaker === undefined
+        ? null
+        : circuitViewOf(breaker, storeNow(), statusSince.get(name) ?? startedAt);
     };
     const circuitViews = () =>
       registry
@@ -276,7 +191,17 @@ export async function startReferenceApp(
         .map(circuitView)
         .filter((view): view is CircuitView => view !== null);
 
-    let load: LoadDriver | null = null;
+    // Sends to this server's own routes, once it listens.
+    let ownUrl = '';
+    const load = new LoadDriver(
+      () => ownUrl,
+      [
+        () => `/api/orders/${randomInt(500)}`,
+        () => `/api/products/${randomInt(40)}`,
+        () => `/api/quotes/${SYMBOLS[randomInt(SYMBOLS.length) - 1]}`,
+      ],
+      () => changed(),
+    );
     const heartbeat = (): Heartbeat => {
       const circuits: Record<string, CircuitFacts> = {};
       const now = storeNow();
@@ -293,7 +218,7 @@ export async function startReferenceApp(
         versions: { app: APP_VERSION, library: LIBRARY_VERSION, node: process.version },
         mode: storeMode(),
         outage: outage?.status.active ?? false,
-        loadRunning: load?.status.running ?? false,
+        loadRunning: load.status.running,
         fallbackStatesCount: registry.stateManager.getFallbackStatus().fallbackStatesCount,
         pushDelay: pushDelay.summary(),
         circuits,
@@ -371,7 +296,7 @@ export async function startReferenceApp(
           { ...dependencies[name].behaviour, ...dependencies[name].stats },
         ]),
       ),
-      load: load?.status ?? null,
+      load: load.status,
     });
 
     // --- routes -----------------------------------------------------------------------------------
@@ -390,7 +315,6 @@ export async function startReferenceApp(
       if (guard(request)) next();
       else response.status(403).json(errorBody('FORBIDDEN', 'a valid admin token is required'));
     };
-    const json = express.json({ limit: '16kb' });
 
     const app = express();
     app.disable('x-powered-by');
@@ -417,79 +341,7 @@ export async function startReferenceApp(
       prometheus.metrics().then((text) => response.type(prometheus.contentType).send(text), next);
     });
 
-    app.get(
-      '/api/orders/:id',
-      withCircuitBreaker(registry, DATABASE_CIRCUIT, async (request, response, signal) => {
-        const id = String(request.params.id);
-        const order = await dependencies.database.call(
-          () => ({ id, status: 'shipped', items: 1 + (id.length % 3), total: 42.5 }),
-          signal,
-        );
-        response.json({ order, source: 'database' });
-      }),
-    );
-
-    app.get('/api/products/:id', (request, response, next) => {
-      const id = String(request.params.id);
-      const signal = clientSignal(response);
-      let source: 'database' | FallbackTier = 'database';
-      callWithTieredFallback(
-        registry,
-        DATABASE_CIRCUIT,
-        (callSignal) =>
-          dependencies.database.call(() => {
-            let product = products.get(id);
-            if (product === undefined) {
-              const name = PRODUCT_NAMES[Number.parseInt(id, 10) % PRODUCT_NAMES.length] ?? 'kettle';
-              product = { id, name, price: 5 + ((id.length * 7) % 40) };
-              products.set(id, product);
-            }
-            return product;
-          }, callSignal),
-        {
-          memoryCache: () => memoryCache.get(id),
-          staleData: () =>
-            registry.callWithCircuitBreaker(CACHE_CIRCUIT, (cacheSignal) =>
-              dependencies.cache.call(() => cacheStore.get(id), cacheSignal),
-            ),
-          minimalResponse: { id, name: 'unavailable', price: 0 },
-          onFallback: ({ tier }) => {
-            source = tier;
-          },
-        },
-        { signal },
-      ).then((product) => {
-        if (source === 'database') {
-          memoryCache.delete(id);
-          memoryCache.set(id, product);
-          if (memoryCache.size > 20) memoryCache.delete(memoryCache.keys().next().value ?? '');
-          cacheStore.set(id, product);
-        }
-        response.json({ product, source, degraded: source !== 'database' });
-      }, next);
-    });
-
-    app.get('/api/quotes/:symbol', (request, response, next) => {
-      const symbol = String(request.params.symbol);
-      if (!/^[A-Za-z0-9]{1,12}$/.test(symbol)) {
-        response.status(400).json(errorBody('INVALID_SYMBOL', 'a symbol is 1-12 letters or digits'));
-        return;
-      }
-      fetchWithBreaker(`${EXTERNAL_API_ORIGIN}/quotes/${symbol}`, { signal: clientSignal(response) }).then(
-        async (upstreamResponse) => {
-          if (!upstreamResponse.ok) {
-            await upstreamResponse.arrayBuffer();
-            response
-              .status(502)
-              .json(errorBody('UPSTREAM_FAILED', `the external API answered ${upstreamResponse.status}`));
-            return;
-          }
-          response.json({ quote: await upstreamResponse.json(), source: 'externalApi' });
-        },
-        next,
-      );
-    });
-
+    app.use(createDataRoutes({ registry, dependencies, fetchWithBreaker }));
     app.get('/dashboard/snapshot', (_request, response, next) => {
       snapshot().then((body) => response.json(body), next);
     });
@@ -498,98 +350,17 @@ export async function startReferenceApp(
     app.get('/dashboard/events', liveUpdates.handle);
 
     app.use('/admin/circuits', createCircuitBreakerRouter(registry, { guard }));
-    app.post('/admin/dependencies/:name', guarded, json, (request, response) => {
-      const name = String(request.params.name) as DependencyName;
-      const dependency = (DEPENDENCY_NAMES as readonly string[]).includes(name)
-        ? dependencies[name]
-        : undefined;
-      if (dependency === undefined) {
-        response
-          .status(404)
-          .json(errorBody('UNKNOWN_DEPENDENCY', `dependencies are ${DEPENDENCY_NAMES.join(', ')}`));
-        return;
-      }
-      const problem = findBehaviourProblem(request.body ?? {});
-      if (problem !== null) {
-        response.status(400).json(errorBody('INVALID_BODY', problem));
-        return;
-      }
-      const behaviour = dependency.configure(request.body ?? {});
-      timeline.add(
-        'simulation',
-        `${name}: failure rate ${Math.round(behaviour.failureRate * 100)}%, latency ${behaviour.latencyMs} ms (+${behaviour.jitterMs} ms)`,
-        { dependency: name, ...behaviour },
-      );
-      response.json({ name, ...behaviour });
-    });
-
-    app.post('/admin/load/start', guarded, json, (request, response) => {
-      const body = request.body ?? {};
-      const problem = findLoadProblem(body);
-      if (problem !== null || load === null) {
-        response.status(400).json(errorBody('INVALID_BODY', problem ?? 'the load driver is not ready'));
-        return;
-      }
-      const status = load.start(body as LoadSettings);
-      timeline.add('load', `load started: ${status.ratePerSecond} requests/s`, {
-        ratePerSecond: status.ratePerSecond,
-        endsAt: status.endsAt,
-      });
-      response.json(status);
-    });
-    app.post('/admin/load/stop', guarded, (_request, response) => {
-      if (load === null) {
-        response.status(400).json(errorBody('INVALID_STATE', 'the load driver is not ready'));
-        return;
-      }
-      const wasRunning = load.status.running;
-      const status = load.stop();
-      if (wasRunning)
-        timeline.add('load', `load stopped after ${status.sent} requests`, { sent: status.sent });
-      response.json(status);
-    });
-
-    app.post('/admin/outage', guarded, json, (request, response) => {
-      const body = (request.body ?? {}) as { active?: unknown; mode?: unknown };
-      const extra = Object.keys(body).find((key) => key !== 'active' && key !== 'mode');
-      if (typeof body.active !== 'boolean' || extra !== undefined) {
-        response
-          .status(400)
-          .json(errorBody('INVALID_BODY', 'the body is { active: boolean, mode?: "reset" | "blackhole" }'));
-        return;
-      }
-      if (body.mode !== undefined && body.mode !== 'reset' && body.mode !== 'blackhole') {
-        response.status(400).json(errorBody('INVALID_BODY', 'mode must be "reset" or "blackhole"'));
-        return;
-      }
-      if (outage === null) {
-        response
-          .status(409)
-          .json(
-            errorBody(
-              'NO_OUTAGE_SWITCH',
-              config.redisUrl === null
-                ? 'memory only: there is no Redis to cut off (set REDIS_URL)'
-                : 'the outage switch needs a redis:// URL (a TCP proxy cannot stand in front of TLS)',
-            ),
-          );
-        return;
-      }
-      const before = outage.status.active;
-      const status = outage.set(body.active, body.mode as OutageMode | undefined);
-      if (before !== status.active) {
-        timeline.add(
-          'outage',
-          status.active
-            ? `outage switch on (${status.mode}): this instance is cut off from Redis`
-            : 'outage switch off: Redis reachable again',
-          { active: status.active, mode: status.mode },
-        );
-      }
-      changed();
-      response.json(status);
-    });
-
+    app.use(
+      createControlRoutes({
+        guarded,
+        dependencies,
+        load,
+        outage,
+        memoryOnly: config.redisUrl === null,
+        timeline,
+        changed,
+      }),
+    );
     app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: 0 }));
     app.use((_request, response) => {
       response.status(404).json(errorBody('NOT_FOUND', 'no such route'));
@@ -641,18 +412,9 @@ export async function startReferenceApp(
     // Before the server closes: open event streams would keep it waiting.
     cleanups.push(() => liveUpdates.close());
     const { port } = server.address() as AddressInfo;
-    const driver = new LoadDriver(
-      `http://127.0.0.1:${port}`,
-      [
-        () => `/api/orders/${randomInt(500)}`,
-        () => `/api/products/${randomInt(40)}`,
-        () => `/api/quotes/${SYMBOLS[randomInt(SYMBOLS.length) - 1]}`,
-      ],
-      () => changed(),
-    );
-    load = driver;
+    ownUrl = `http://127.0.0.1:${port}`;
     cleanups.push(() => {
-      driver.stop();
+      load.stop();
     });
 
     // cb-fetch registers an origin's breaker on its first request: make one, so that the external

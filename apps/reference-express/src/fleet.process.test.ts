@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppProcess, api, startAppProcess, TOKEN } from './__tests__/app-process.js';
 import { ARTIFACTS, launchBrowser } from './__tests__/browser.js';
-import type { CircuitView } from './app.js';
+import type { CircuitView } from './circuit-view.js';
 import { DATABASE_CIRCUIT } from './circuits.js';
 import type { FleetView } from './fleet.js';
 

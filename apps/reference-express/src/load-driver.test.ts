@@ -37,7 +37,11 @@ describe('LoadDriver', () => {
       picked.push(name);
       return name;
     };
-    driver = new LoadDriver(base, [path('/a'), path('/b')], (status) => changes.push(status));
+    driver = new LoadDriver(
+      () => base,
+      [path('/a'), path('/b')],
+      (status) => changes.push(status),
+    );
     const started = performance.now();
     driver.start({ ratePerSecond: 50, durationMs: 60_000 });
     await waitFor(() => (driver?.status.sent ?? 0) >= 20, { timeoutMs: 10_000 });
@@ -60,7 +64,11 @@ describe('LoadDriver', () => {
     const base = await serve((_request, response) => {
       held.push(response);
     });
-    driver = new LoadDriver(base, [() => '/slow'], () => undefined);
+    driver = new LoadDriver(
+      () => base,
+      [() => '/slow'],
+      () => undefined,
+    );
     driver.start({ ratePerSecond: LOAD_LIMITS.maxRatePerSecond, durationMs: 60_000 });
     await waitFor(() => (driver?.status.skipped ?? 0) > 0, { timeoutMs: 10_000 });
     expect(driver.status.inFlight).toBe(LOAD_LIMITS.maxInFlight);
@@ -72,7 +80,11 @@ describe('LoadDriver', () => {
 
   it('stops by itself at the end of its duration', async () => {
     const base = await serve((_request, response) => response.end('{}'));
-    driver = new LoadDriver(base, [() => '/'], () => undefined);
+    driver = new LoadDriver(
+      () => base,
+      [() => '/'],
+      () => undefined,
+    );
     driver.start({ ratePerSecond: 10, durationMs: 1_000 });
     expect(driver.status.running).toBe(true);
     await waitFor(() => driver?.status.running === false, { timeoutMs: 10_000 });
@@ -87,7 +99,11 @@ describe('LoadDriver', () => {
     expect(findLoadProblem({ ratePerSecond: 1.5 })).toBe('ratePerSecond must be an integer');
     expect(findLoadProblem({ rate: 5 })).toBe('unknown field "rate"');
     expect(findLoadProblem({ ratePerSecond: 20, durationMs: 60_000 })).toBeNull();
-    const idle = new LoadDriver('http://127.0.0.1:1', [() => '/'], () => undefined);
+    const idle = new LoadDriver(
+      () => 'http://127.0.0.1:1',
+      [() => '/'],
+      () => undefined,
+    );
     expect(() => idle.start({ ratePerSecond: 0 })).toThrow(RangeError);
     expect(idle.status.running).toBe(false);
   });

@@ -55,7 +55,7 @@ export function findLoadProblem(input: unknown): string | null {
  * waiting at once and in time: it stops by itself, and `stop()` aborts what is in flight.
  */
 export class LoadDriver {
-  readonly #baseUrl: string;
+  readonly #baseUrl: () => string;
   readonly #paths: readonly (() => string)[];
   readonly #onChange: (status: LoadStatus) => void;
   #timer: NodeJS.Timeout | null = null;
@@ -70,9 +70,14 @@ export class LoadDriver {
   #statuses: Record<string, number> = {};
 
   /**
+   * @param baseUrl where to send (read at each request: the server's port is known once it listens).
    * @param paths each call gives the path of one request; picked in turn.
    */
-  constructor(baseUrl: string, paths: readonly (() => string)[], onChange: (status: LoadStatus) => void) {
+  constructor(
+    baseUrl: () => string,
+    paths: readonly (() => string)[],
+    onChange: (status: LoadStatus) => void,
+  ) {
     this.#baseUrl = baseUrl;
     this.#paths = paths;
     this.#onChange = onChange;
@@ -147,7 +152,7 @@ export class LoadDriver {
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(LOAD_LIMITS.requestTimeoutMs)]);
     const run = async () => {
       try {
-        const response = await fetch(new URL(path, this.#baseUrl), { signal });
+        const response = await fetch(new URL(path, this.#baseUrl()), { signal });
         await response.arrayBuffer();
         this.#count(String(response.status));
       } catch {
