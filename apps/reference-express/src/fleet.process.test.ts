@@ -114,6 +114,17 @@ describe('two instances sharing one redis-server', () => {
         timeout: 10_000,
       });
     }
+    // B measured how long the change took to reach it, and publishes it with its heartbeat.
+    const delay = await waitFor(
+      async () => {
+        const beat = (await fleetOf(a)).members.find(
+          (member) => member.heartbeat.instanceId === 'instance-b',
+        );
+        return (beat?.heartbeat.pushDelay.samples ?? 0) > 0 ? beat?.heartbeat.pushDelay : null;
+      },
+      { timeoutMs: 5_000, message: "B's push delay in its heartbeat" },
+    );
+    expect(delay.p99Ms).toBeLessThan(1_000);
     await page.screenshot({ path: join(ARTIFACTS, 'fleet-b-open.png'), fullPage: true });
   });
 

@@ -495,6 +495,11 @@ describe('the routes, memory only (no REDIS_URL)', () => {
       expect(Object.keys(body.charts.circuits)).toEqual(
         expect.arrayContaining([DATABASE_CIRCUIT, EXTERNAL_API_CIRCUIT]),
       );
+      const series = (
+        body.charts.circuits as Record<string, { counts: { success: number[] }; p99Ms: (number | null)[] }>
+      )[DATABASE_CIRCUIT];
+      expect(series?.counts.success.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
+      expect(series?.p99Ms.some((value) => value !== null && value > 0)).toBe(true);
       const stopped = await api<{ running: boolean; sent: number }>(base, '/admin/load/stop', { body: {} });
       expect(stopped.body.running).toBe(false);
       expect(stopped.body.sent).toBeGreaterThan(0);
@@ -618,4 +623,42 @@ describe('the routes, with Redis', () => {
     expect(kinds.lastIndexOf('reconciled')).toBeGreaterThan(kinds.indexOf('fallback'));
     expect(settled.fleet.redis[CACHE_CIRCUIT]?.override).toMatchObject({ reason: 'during the outage' });
   });
+
+  it('shows the probe leases in flight: in /circuits and in Redis, while a half-open probe runs', async () => {
+    await api(base, '/admin/dependencies/externalApi', {
+      body: { failureRate: 1, latencyMs: 0, jitterMs: 0 },
+    });
+    await callUntil(base, '/api/quotes/XNAI', 503);
+    // The open period is 10 s; then the next call is a probe, held 1.5 s by the slow API.
+    await api(base, '/admin/dependencies/externalApi', { body: { failureRate: 0, latencyMs: 1_500 } });
+    await waitFor(async () => (await circuitOf(base, EXTERNAL_API_CIRCUIT)).openRemainingMs === null, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: 'the open period over',
+    });
+    const probe = api<{ quote: unknown }>(base, '/api/quotes/XNAI', { token: null });
+    const leased = await waitFor(
+      async () => {
+        const view = await circuitOf(base, EXTERNAL_API_CIRCUIT);
+        return view.probeLeases.length === 1 ? view : null;
+      },
+      { timeoutMs: 5_000, message: 'a probe lease in the view' },
+    );
+    expect(leased.status).toBe('half_open');
+    expect(leased.probes).toBe(1);
+    expect(leased.probeLeases[0]?.expiresInMs).toBeGreaterThan(0);
+    const inRedis = await waitFor(
+      async () => {
+        const { body } = await api<FleetView>(base, '/fleet', { token: null });
+        return body.redis[EXTERNAL_API_CIRCUIT]?.probes === 1 ? body.redis[EXTERNAL_API_CIRCUIT] : null;
+      },
+      { timeoutMs: 5_000, message: "the lease in Redis's state" },
+    );
+    expect(inRedis.status).toBe('half_open');
+    expect((await probe).status).toBe(200);
+    await waitFor(async () => (await circuitOf(base, EXTERNAL_API_CIRCUIT)).probeLeases.length === 0, {
+      timeoutMs: 5_000,
+      message: 'the lease released',
+    });
+  }, 60_000);
 });
