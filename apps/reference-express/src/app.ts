@@ -232,7 +232,7 @@ export async function startReferenceApp(
       });
       const created = new Fleet({
         monitor,
-        keyPrefix: 'circuit_breaker:',
+        keyPrefix: registry.stateManager.redisStore?.keyPrefix ?? 'circuit_breaker:',
         instanceId: config.instanceId,
         heartbeat,
         circuitNames: () => registry.list(),
@@ -318,7 +318,6 @@ export async function startReferenceApp(
 
     const app = express();
     app.disable('x-powered-by');
-    app.set('json spaces', 0);
     app.use(createHealthRouter(registry));
     app.get('/circuits', (_request, response) => {
       response.json({
