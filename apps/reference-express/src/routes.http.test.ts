@@ -342,13 +342,15 @@ describe('the routes, memory only (no REDIS_URL)', () => {
     expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const reader = stream.body?.getReader();
     let text = '';
-    while (!text.includes('\n\n', text.indexOf('event: snapshot'))) {
+    let event: RegExpExecArray | null = null;
+    while (event === null) {
       const chunk = await reader?.read();
       if (chunk === undefined || chunk.done) break;
       text += new TextDecoder().decode(chunk.value);
+      event = /event: snapshot\ndata: (.+)\n\n/.exec(text);
     }
     controller.abort();
-    const event = /event: snapshot\ndata: (.+)\n\n/.exec(text);
+    expect(text.startsWith('retry: 1000\n\n')).toBe(true);
     expect(event).not.toBeNull();
     expect(JSON.parse(event?.[1] ?? '{}')).toMatchObject({
       mode: 'memory_only',
