@@ -926,6 +926,70 @@ describe('CircuitBreaker', () => {
     });
   });
 
+  describe('a store with a write budget (deferredWritesPerSecond)', () => {
+    const windowed = { slidingWindow: { type: 'count' as const, size: 100 }, minimumCalls: 10 };
+
+    it('sends at most its budget of window batches per second, all circuits together, and every circuit in turn', async () => {
+      store = new ScriptedStore({ deferredWritesPerSecond: 10 });
+      const many = Array.from({ length: 100 }, (_, i) => make({ name: `w-${i}`, ...windowed }));
+      for (const breaker of many) await breaker.execute(ok);
+      await settle();
+      store.operations.length = 0;
+      const sentBy = new Set<string>();
+      const original = store.record.bind(store);
+      store.record = (name, outcomes, policy, jitter) => {
+        sentBy.add(name);
+        return original(name, outcomes, policy, jitter);
+      };
+      for (let second = 0; second < 30; second++) {
+        for (const breaker of many) await breaker.execute(ok);
+        await vi.advanceTimersByTimeAsync(1_000);
+      }
+      const records = store.operations.filter((op) => op === 'record').length;
+      expect(records).toBeLessThanOrEqual(10 * 30 + 1);
+      expect(records).toBeGreaterThanOrEqual(10 * 30 - 20);
+      // 100 circuits at 10 a second: each one's batch went within 10 s, three times in 30 s.
+      expect(sentBy.size).toBe(100);
+      expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+    });
+
+    it('sends a batch that trips its circuit at once, whatever waits in the budget', async () => {
+      store = new ScriptedStore({ deferredWritesPerSecond: 1 });
+      const many = Array.from({ length: 50 }, (_, i) => make({ name: `w-${i}`, ...windowed }));
+      for (const breaker of many) await breaker.execute(ok);
+      await settle();
+      for (const breaker of many) await breaker.execute(ok);
+      const hot = many[49] as CircuitBreaker;
+      store.operations.length = 0;
+      let failures = 0;
+      while (hot.status === 'closed' && failures < 20) {
+        await expect(hot.execute(boom)).rejects.toThrow('boom');
+        failures++;
+      }
+      await settle();
+      expect(hot.status).toBe('open');
+      // No time passed: the budget sent nothing, the tripping batch went by itself.
+      expect(store.operations).toEqual(['record']);
+      expect(store.states.get('w-49')?.state).toBe('open');
+    });
+
+    it('sends what waits when the breaker closes, and takes it out of the queue', async () => {
+      store = new ScriptedStore({ deferredWritesPerSecond: 1 });
+      const a = make({ name: 'a', ...windowed });
+      const b = make({ name: 'b', ...windowed });
+      for (const breaker of [a, b]) await breaker.execute(ok);
+      await settle();
+      for (const breaker of [a, b]) await breaker.execute(ok);
+      store.operations.length = 0;
+      const records = () => store.operations.filter((op) => op === 'record');
+      await a.close();
+      expect(records()).toEqual(['record']);
+      await vi.advanceTimersByTimeAsync(5_000);
+      // Only b's batch was left for the budget.
+      expect(records()).toEqual(['record', 'record']);
+    });
+  });
+
   describe('half-open admission without a herd', () => {
     const hang = (): Promise<never> => new Promise<never>(() => undefined);
 

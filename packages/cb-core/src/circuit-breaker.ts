@@ -11,6 +11,7 @@ import {
   describeValue,
   Listeners,
   MAX_TIMER_DELAY_MS,
+  monotonicNow,
   systemClock,
   type TimerProvider,
 } from '@xnai/kit';
@@ -44,6 +45,7 @@ import {
 } from './policy.js';
 import type { CircuitStateStore, OutcomeKind, ProbeTicket, RejectionReason } from './store.js';
 import { CircuitView, type StateChangeEvent, type StoreErrorEvent } from './view.js';
+import { WriteBudget } from './write-budget.js';
 
 export type { StateChangeEvent, StoreErrorEvent };
 
@@ -763,13 +765,19 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (this.#closed) return;
     if (this.#recorder === null) {
       if (!OutcomeRecorder.writes(kind, probe, this.#view, this.policy)) return;
+      const store = this.#store;
+      const perSecond = store.deferredWritesPerSecond;
+      const clock = this.#clock;
       this.#recorder = new OutcomeRecorder(
         this.#view,
         this.policy,
         this.#storeClock,
-        this.#clock,
+        clock,
         this.#recordIntervalMs,
         () => this.#jitter(),
+        perSecond === undefined || store.local
+          ? null
+          : WriteBudget.of(store, perSecond, clock, () => monotonicNow(clock)),
       );
     }
     this.#recorder.record(kind, probe, slow);

@@ -1,10 +1,11 @@
-import type { Clock, TimerHandle, TimerProvider } from '@xnai/kit';
+import { type Clock, monotonicNow, type TimerHandle, type TimerProvider } from '@xnai/kit';
 import { OutcomeBatchBuilder, TripDetector } from './outcome-batch.js';
 import type { CircuitPolicy } from './policy.js';
 import type { CallOutcome, OutcomeKind, ProbeTicket } from './store.js';
 import type { CircuitView } from './view.js';
+import type { DeferredWrite, WriteBudget } from './write-budget.js';
 
-interface PendingBatch {
+interface PendingBatch extends DeferredWrite {
   readonly builder: OutcomeBatchBuilder;
   readonly detector: TripDetector;
   readonly jitter: number;
@@ -23,7 +24,9 @@ const FAILURE: CallOutcome = Object.freeze({ kind: 'failure' });
  * 3. anything else is applied to the view first (an optimistic local transition), then sent;
  * 4. with a sliding window on a shared store, outcomes are collected for `recordIntervalMs` into one
  *    reduced batch, each judged at once against the view plus the batch, and the outcome that trips
- *    the view flushes the batch immediately.
+ *    the view flushes the batch immediately. When the store has a write budget
+ *    (`deferredWritesPerSecond`), a batch that trips nothing then waits for its turn in the store's
+ *    {@link WriteBudget}, shared by every breaker on it.
  *
  * Created on a breaker's first outcome that writes (an idle breaker has none).
  */
@@ -34,22 +37,27 @@ export class OutcomeRecorder {
   readonly #timers: TimerProvider;
   readonly #recordIntervalMs: number;
   readonly #jitter: () => number;
+  readonly #budget: WriteBudget | null;
+  readonly #clock: Clock;
   #pending: PendingBatch | null = null;
 
   constructor(
     view: CircuitView,
     policy: CircuitPolicy,
     storeClock: Clock,
-    timers: TimerProvider,
+    clock: Clock & TimerProvider,
     recordIntervalMs: number,
     jitter: () => number,
+    budget: WriteBudget | null,
   ) {
     this.#view = view;
     this.#policy = policy;
     this.#storeClock = storeClock;
-    this.#timers = timers;
+    this.#timers = clock;
+    this.#clock = clock;
     this.#recordIntervalMs = recordIntervalMs;
     this.#jitter = jitter;
+    this.#budget = budget;
   }
 
   /** Whether an outcome needs the recorder at all: false for the hot path's success. */
@@ -86,16 +94,25 @@ export class OutcomeRecorder {
     }
     let pending = this.#pending;
     if (pending === null) {
+      const budget = this.#budget;
       const batch: PendingBatch = {
         builder: new OutcomeBatchBuilder(this.#policy),
         detector: new TripDetector(this.#policy),
         jitter: this.#jitter(),
         timer: null,
+        dueAt: budget === null ? 0 : monotonicNow(this.#clock) + this.#recordIntervalMs,
+        flush: () => {
+          if (this.#pending === batch) void this.flushPending();
+        },
       };
-      batch.timer = this.#timers.setTimeout(() => {
-        batch.timer = null;
-        if (this.#pending === batch) this.flushPending();
-      }, this.#recordIntervalMs);
+      if (budget === null) {
+        batch.timer = this.#timers.setTimeout(() => {
+          batch.timer = null;
+          batch.flush();
+        }, this.#recordIntervalMs);
+      } else {
+        budget.enqueue(batch);
+      }
       this.#pending = batch;
       pending = batch;
     }
@@ -111,6 +128,7 @@ export class OutcomeRecorder {
     if (pending === null) return Promise.resolve();
     this.#pending = null;
     if (pending.timer !== null) this.#timers.clearTimeout(pending.timer);
+    this.#budget?.delete(pending);
     const batch = pending.builder.build();
     this.#view.applyLocally(batch, pending.jitter);
     return this.#view.send(batch, pending.jitter);

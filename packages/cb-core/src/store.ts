@@ -143,6 +143,13 @@ export interface CircuitStateStore {
    */
   readonly verifiesPushes?: boolean;
   /**
+   * How many deferred writes (sliding-window batches that trip nothing) all breakers on this store
+   * may send per second together. The store's write rate at rest then stays within it whatever the
+   * number of circuits; a batch that trips its circuit is sent at once regardless. Absent: no budget
+   * (each breaker sends its batch every `recordIntervalMs`).
+   */
+  readonly deferredWritesPerSecond?: number | undefined;
+  /**
    * Time as the store judges it (Redis time for a Redis store). Breakers compare stored times such
    * as `openUntil` against it, so instances whose own clocks disagree still agree on when an open
    * period ends. Absent: the breaker's clock.

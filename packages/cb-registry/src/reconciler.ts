@@ -46,6 +46,8 @@ export type ReconcileTrigger =
   | 'connected'
   | 'reconnected'
   | 'state_lost'
+  /** The events subscription came up: changes made before it was live were not pushed. */
+  | 'subscribed'
   | 'pending'
   | 'manual';
 

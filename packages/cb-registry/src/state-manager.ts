@@ -276,6 +276,15 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       );
     }
     reconciler.startStateCheck();
+    // Until the events subscription is live, other instances' changes are not pushed to us. Reads
+    // wait for it (briefly); when one could not, every served circuit is brought up to date once it
+    // is live, as after a reconnect.
+    redis.whenSubscribed().then(
+      () => {
+        if (redis.readBeforeSubscribed) reconciler.request(true, 'subscribed');
+      },
+      () => undefined,
+    );
   }
 
   /**
@@ -284,6 +293,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    */
   get verifiesPushes(): boolean {
     return this.#redisOrNull === null || this.#redisOrNull.verifiesPushes;
+  }
+
+  /** The Redis store's write budget for deferred window batches; none in memory-only mode. */
+  get deferredWritesPerSecond(): number | undefined {
+    return this.#redisOrNull?.deferredWritesPerSecond;
   }
 
   /** `true` when every circuit lives in this process only (constructed with `redis: null`). */

@@ -38,17 +38,26 @@ async function commands(): Promise<Record<string, number>> {
  * reach Redis. With the store checking its subscriber (the default) there is no per-circuit re-read;
  * without the check, every breaker re-reads its circuit every `refreshIntervalMs` (5 s).
  */
-async function atRest(subscriberCheckIntervalMs: number | null): Promise<Record<string, number>> {
+async function atRest(
+  subscriberCheckIntervalMs: number | null,
+  options: { windowed?: boolean; everyMs?: number; budget?: number | null } = {},
+): Promise<Record<string, number>> {
   const manager = new RedisConnectionManager({ url: server.url });
   await manager.connect();
   const store = new RedisStateStore({
     redis: manager,
     keyPrefix: `rest:${subscriberCheckIntervalMs}:${Date.now()}:`,
     subscriberCheckIntervalMs,
+    ...(options.budget === undefined ? {} : { deferredWritesPerSecond: options.budget }),
   });
   const breakers = Array.from(
     { length: CIRCUITS },
-    (_, index) => new CircuitBreaker({ name: `circuit-${index}`, store }),
+    (_, index) =>
+      new CircuitBreaker({
+        name: `circuit-${index}`,
+        store,
+        ...(options.windowed === true ? { slidingWindow: { type: 'count' as const, size: 100 } } : {}),
+      }),
   );
   try {
     await Promise.all(breakers.map((breaker) => breaker.execute(() => 'warm')));
@@ -57,7 +66,7 @@ async function atRest(subscriberCheckIntervalMs: number | null): Promise<Record<
     const until = performance.now() + REST_MS;
     while (performance.now() < until) {
       for (const breaker of breakers) await breaker.execute(() => 'ok');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
     }
     return await commands();
   } finally {
@@ -68,6 +77,13 @@ async function atRest(subscriberCheckIntervalMs: number | null): Promise<Record<
 }
 
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+/** Commands the instance sent: scripts count once (the commands a script runs inside are not sent). */
+const sent = (counts: Record<string, number>) =>
+  ['evalsha', 'evalsha_ro', 'eval', 'eval_ro', 'ping', 'set', 'get', 'publish', 'subscribe'].reduce(
+    (sum, name) => sum + (counts[name] ?? 0),
+    0,
+  );
 
 describe('Redis commands of one instance at rest', () => {
   it('do not grow with the number of circuits: the store checks its subscriber instead of every breaker re-reading', async () => {
@@ -83,5 +99,18 @@ describe('Redis commands of one instance at rest', () => {
     expect(verified.ping ?? 0).toBeGreaterThanOrEqual(1);
     // The old way: one read per circuit per refresh interval.
     expect(rereading.evalsha_ro ?? rereading.evalsha ?? 0).toBeGreaterThanOrEqual(CIRCUITS);
+  }, 60_000);
+
+  it('stay within the write budget with a sliding window on every circuit, each called 10 times a second', async () => {
+    const budgeted = await atRest(5_000, { windowed: true, everyMs: 100 });
+    const unbudgeted = await atRest(5_000, { windowed: true, everyMs: 100, budget: null });
+    const seconds = REST_MS / 1_000;
+    console.log(
+      `[figures] at rest, ${CIRCUITS} closed circuits with a count window of 100, each called every 100 ms for ${seconds} s: ${sent(budgeted)} commands sent (${(sent(budgeted) / seconds).toFixed(1)}/s) with the default budget of 40 window writes per second; ${sent(unbudgeted)} (${(sent(unbudgeted) / seconds).toFixed(0)}/s) without a budget`,
+    );
+    // DESIGN §8: at most 50 commands per second per instance with sliding windows on 1,000 circuits.
+    expect(sent(budgeted)).toBeLessThanOrEqual(50 * seconds);
+    // Without the budget: one batch per circuit per recordIntervalMs (1 s).
+    expect(sent(unbudgeted)).toBeGreaterThanOrEqual(CIRCUITS * (seconds - 2));
   }, 60_000);
 });

@@ -107,6 +107,16 @@ export interface RedisStateStoreOptions {
    * @default 5000
    */
   readonly subscriberCheckIntervalMs?: number | null;
+  /**
+   * The write budget of every breaker on this store together: how many sliding-window batches that
+   * trip nothing they may send per second (`CircuitStateStore.deferredWritesPerSecond`). A batch
+   * that trips its circuit goes at once. With 1,000 windowed circuits the fleet's window data is
+   * then at most `1,000 / 40 = 25 s` behind what this instance counted; with 40 or fewer, at most
+   * the breakers' `recordIntervalMs` (1 s). `null`: no budget, every breaker sends its batch every
+   * `recordIntervalMs`.
+   * @default 40
+   */
+  readonly deferredWritesPerSecond?: number | null;
 }
 
 /** Payload of {@link RedisStateStore.onCorruptState}. */
@@ -141,6 +151,7 @@ const OPTION_NAMES = new Set([
   'useClientTime',
   'scanCount',
   'subscriberCheckIntervalMs',
+  'deferredWritesPerSecond',
 ]);
 /** Longest a write waits for a pending subscription to come up. */
 const SUBSCRIPTION_WAIT_MS = 250;
@@ -213,7 +224,10 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   #subscribedPending = false;
   #helloToken = '';
   #onHello: (() => void) | null = null;
+  /** A read ran before the subscription was known to be live (its wait timed out). */
+  #readBeforeLive = false;
   readonly #subscriberCheckIntervalMs: number | null;
+  readonly #deferredWritesPerSecond: number | null;
   #subscriberCheck: ReturnType<typeof setInterval> | null = null;
   #closed = false;
   #stats = { corruptStates: 0, clampedStates: 0, scriptReloads: 0, foreignMessages: 0 };
@@ -266,6 +280,15 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
             10,
             86_400_000,
           );
+    this.#deferredWritesPerSecond =
+      options.deferredWritesPerSecond === null
+        ? null
+        : assertInteger('deferredWritesPerSecond', options.deferredWritesPerSecond ?? 40, 1, 1_000_000);
+  }
+
+  /** The write budget of deferred window batches (see the option); `undefined` when there is none. */
+  get deferredWritesPerSecond(): number | undefined {
+    return this.#deferredWritesPerSecond ?? undefined;
   }
 
   /**
@@ -428,6 +451,9 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   async peek(name: string): Promise<StoredCircuit | undefined> {
     validateCircuitName(name);
     this.#assertOpen();
+    // A read must come after the subscription is live, or a change made in between reaches nobody.
+    if (this.#subscribedPending) await this.#waitForSubscription();
+    if (this.#onHello !== null) this.#readBeforeLive = true;
     let reply: unknown[];
     const sentAt = this.#localClock.now();
     try {
@@ -672,22 +698,30 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
         this.#subscribedPending = false;
         this.#onHello = null;
         resolve();
+        // Changes made by others before the subscription was live were not pushed to us: when a
+        // read went ahead before it was (Redis slow to answer), re-read every circuit subscribed by
+        // name so far, as after a reconnect.
+        if (this.#readBeforeLive) void this.#resync();
       };
     });
     const hello = JSON.stringify({ hello: this.#helloToken });
     let attempts = 0;
     const publish = (): void => {
-      if (this.#onHello === null || this.#closed || attempts++ >= 200) {
+      if (this.#onHello === null || this.#closed) {
         this.#subscribedPending = false;
         return;
       }
+      attempts += 1;
+      // Writes wait for the subscription only during the first attempts (up to SUBSCRIPTION_WAIT_MS).
+      if (attempts > 200) this.#subscribedPending = false;
       // Redis unreachable: nobody waits for a subscription that cannot come up yet.
       this.#link
         .run((client) => client.publish(this.channel, hello))
         .catch(() => {
           this.#subscribedPending = false;
         });
-      setTimeout(publish, 25).unref();
+      // Until the token comes back: every 25 ms at first, then every second (Redis still away).
+      setTimeout(publish, attempts < 200 ? 25 : 1_000).unref();
     };
     publish();
   }
@@ -698,6 +732,16 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
    */
   whenSubscribed(): Promise<void> {
     return this.#subscribed ?? Promise.resolve();
+  }
+
+  /**
+   * `true` once a read went ahead before the subscription was live (it waited the longest it may):
+   * a change another instance made meanwhile was pushed to nobody here. The store re-reads the
+   * circuits subscribed by name when the subscription comes up; a store built on this one (the
+   * registry's) does the same for its own.
+   */
+  get readBeforeSubscribed(): boolean {
+    return this.#readBeforeLive;
   }
 
   #emit(change: CircuitStateChange): void {

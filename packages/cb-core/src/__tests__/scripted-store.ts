@@ -28,10 +28,14 @@ export class ScriptedStore implements CircuitStateStore {
   readonly #listeners = new Listeners<CircuitStateChange>();
 
   readonly verifiesPushes: boolean;
+  readonly deferredWritesPerSecond?: number;
 
-  constructor(options: { local?: boolean; verifiesPushes?: boolean } = {}) {
+  constructor(options: { local?: boolean; verifiesPushes?: boolean; deferredWritesPerSecond?: number } = {}) {
     this.local = options.local ?? false;
     this.verifiesPushes = options.verifiesPushes ?? false;
+    if (options.deferredWritesPerSecond !== undefined) {
+      this.deferredWritesPerSecond = options.deferredWritesPerSecond;
+    }
   }
 
   async #io<T>(operation: string, work: () => T): Promise<T> {
