@@ -19,8 +19,8 @@ export interface CleanupLoopOptions {
 }
 
 /**
- * The seed's `cleanup_loop`: removes expired in-memory states every `intervalMs` (Redis expires its
- * keys by itself). The timer is unref'd; the loop stops on `stop()` or on `registry.cleanup()`.
+ * The seed's `cleanup_loop`: removes expired in-memory states at once, then every `intervalMs`
+ * (Redis expires its keys by itself). The timer is unref'd; the loop stops on `stop()` or on `registry.cleanup()`.
  * @throws {RangeError} `intervalMs` is not a positive integer.
  * @example
  * ```ts
@@ -41,6 +41,7 @@ export function startCleanupLoop(registry: CircuitBreakerRegistry, options: Clea
       const removed = registry.stateManager.cleanupExpiredStates();
       onCleanup?.(removed);
     },
-    false,
+    // At start, then every interval, as the seed's loop does.
+    true,
   );
 }
