@@ -108,4 +108,29 @@ describe('registry events for operators and metrics', () => {
     ).toThrow('logger must have info, warn and error functions');
     await manager.disconnect();
   });
+
+  it('announces refused credentials as an authentication_failed event and an error log line, without the password', async () => {
+    const secured = await startRedis({ password: 'right-password' });
+    const url = new URL(secured.url);
+    url.password = 'wrong-password';
+    const lines: string[] = [];
+    const manager = new RedisConnectionManager({ url: url.toString(), ...FAST });
+    const refused = new CircuitBreakerRegistry({ redis: manager, logger: logged(lines) });
+    const events: RegistryEvent[] = [];
+    refused.onEvent((event) => events.push(event));
+    try {
+      await waitFor(() => events.some((event) => event.type === 'authentication_failed'), {
+        timeoutMs: 10_000,
+        message: 'an authentication_failed event',
+      });
+      const event = events.find((candidate) => candidate.type === 'authentication_failed');
+      expect(event).toMatchObject({ error: { code: 'ERR_REDIS_AUTHENTICATION' } });
+      expect(lines.some((line) => line.startsWith('error Redis refused the credentials'))).toBe(true);
+      expect(JSON.stringify(events)).not.toContain('wrong-password');
+      expect(lines.join('\n')).not.toContain('wrong-password');
+    } finally {
+      await refused.cleanup();
+      await secured.stop();
+    }
+  });
 });

@@ -25,7 +25,12 @@ import {
   toDisposable,
   validateCircuitName,
 } from '@xnai/cb-core';
-import type { FallbackReason, RedisConnectionManager, RedisHealthStatus } from '@xnai/cb-redis-connection';
+import type {
+  FallbackReason,
+  RedisAuthenticationError,
+  RedisConnectionManager,
+  RedisHealthStatus,
+} from '@xnai/cb-redis-connection';
 import { assertBoolean, assertClock, createOptionsReader } from '@xnai/kit';
 import { CircuitAlreadyRegisteredError } from './errors/circuit-already-registered-error.js';
 import { CircuitNotRegisteredError } from './errors/circuit-not-registered-error.js';
@@ -160,6 +165,11 @@ export type RegistryEvent =
   | ({ readonly type: 'state_change' } & StateChangeEvent)
   | { readonly type: 'fallback_entered'; readonly reason: FallbackReason; readonly at: number }
   | { readonly type: 'recovered'; readonly fallbackDurationMs: number; readonly at: number }
+  /**
+   * Redis refused the credentials (on connect or on a reconnect): an operator must fix the password
+   * or ACL. The manager retries with backoff; circuits run on the mirror meanwhile. Redacted.
+   */
+  | { readonly type: 'authentication_failed'; readonly error: RedisAuthenticationError; readonly at: number }
   | ({ readonly type: 'reconciled' } & ReconciledEvent)
   /** A change was served by the warm mirror only; it is merged into Redis when Redis is back. */
   | {
@@ -325,6 +335,11 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
         fromGlobal(
           manager.onRecovered(({ fallbackDurationMs, at }) =>
             this.#events.emit({ type: 'recovered', fallbackDurationMs, at }),
+          ),
+        ),
+        fromGlobal(
+          manager.onAuthenticationFailed(({ error, at }) =>
+            this.#events.emit({ type: 'authentication_failed', error, at }),
           ),
         ),
       );
@@ -676,6 +691,11 @@ function logEvent(logger: RegistryLogger, event: RegistryEvent): void {
     case 'fallback_entered':
       logger.warn(`Redis unavailable (${event.reason}): circuits run on the in-memory mirror`, {
         reason: event.reason,
+      });
+      return;
+    case 'authentication_failed':
+      logger.error(`Redis refused the credentials: ${event.error.message}; retrying with backoff`, {
+        code: event.error.code,
       });
       return;
     case 'recovered':
