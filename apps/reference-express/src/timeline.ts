@@ -93,6 +93,15 @@ export class Timeline {
           reason: event.reason,
         });
         return;
+      case 'authentication_failed':
+        this.add(
+          'fallback',
+          `Redis refused the credentials (${event.error.code}): fix the password or ACL; retrying`,
+          {
+            code: event.error.code,
+          },
+        );
+        return;
       case 'fallback_write':
         return;
       default: {
