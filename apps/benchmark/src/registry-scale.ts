@@ -66,9 +66,15 @@ export async function measureRegistryScale(context: BenchContext): Promise<Measu
         row({
           id: 'registry.bytes',
           measurement: MEASUREMENT,
-          subject: `${count.toLocaleString('en-US')} circuits, bytes per circuit`,
+          subject: `${count.toLocaleString('en-US')} circuits, bytes per circuit (breaker and mirror)`,
           value: bytesPerCircuit,
           unit: 'bytes',
+          target: '<= 800 bytes',
+          met: bytesPerCircuit <= 800,
+          remedy:
+            'per-circuit objects made on first use only (listener sets, the call group, the batch buffer), ' +
+            'the mirror holding the stored fields packed instead of a CircuitStateData object per circuit, ' +
+            'and one shared frozen policy object per distinct configuration',
         }),
         row({
           id: 'registry.register',
@@ -85,6 +91,24 @@ export async function measureRegistryScale(context: BenchContext): Promise<Measu
           subject: 'until every initial read answered',
           value: settledMs,
           unit: 'ms',
+          ...(context.quick
+            ? {}
+            : {
+                target: '<= 2000 ms',
+                met: quiet && settledMs <= 2_000,
+                remedy:
+                  'initial reads batched (one read per many circuits) instead of one script per circuit',
+              }),
+        }),
+        row({
+          id: 'registry.fallback',
+          measurement: MEASUREMENT,
+          subject: 'fallback entries while registering',
+          value: fallbackEntered,
+          unit: 'entries',
+          target: '0',
+          met: fallbackEntered === 0,
+          remedy: 'initial reads paced below the operation timeout',
         }),
       ],
       raw: {

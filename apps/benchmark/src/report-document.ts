@@ -474,12 +474,13 @@ export function renderReport(results: BenchResults): RenderedReport {
   else {
     out.push(
       table(
-        ['measurement', 'subject', 'figure', 'target'],
+        ['measurement', 'subject', 'figure', 'target', 'what would close it'],
         sortRows(missed).map((entry) => [
           entry.measurement,
           entry.subject,
           formatValue(entry.value, entry.unit),
           entry.target ?? '',
+          entry.remedy ?? '',
         ]),
         [2],
       ),

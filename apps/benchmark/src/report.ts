@@ -16,6 +16,8 @@ export interface Row {
   readonly target: string | null;
   /** Whether the target is met; null for context rows. */
   readonly met: boolean | null;
+  /** What would close the gap, shown when the target is missed; null when nothing is said. */
+  readonly remedy: string | null;
 }
 
 export interface MeasurementResult {
@@ -34,6 +36,7 @@ export function row(
     ratioOf: null,
     target: null,
     met: null,
+    remedy: null,
     ...fields,
   };
 }
