@@ -31,7 +31,9 @@ export type SlidingWindowOptions = CountWindowOptions | TimeWindowOptions;
  */
 export interface CircuitPolicyOptions {
   /**
-   * Consecutive failures that open a closed circuit.
+   * Consecutive failures that open a closed circuit. On a shared store they are consecutive across
+   * the fleet: a success on any instance resets the count (the store pushes the count leaving zero,
+   * so a success elsewhere is written; one in the moment before that push arrives is not).
    * @default 5
    */
   readonly failureThreshold?: number;
