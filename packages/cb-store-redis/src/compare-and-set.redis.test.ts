@@ -57,6 +57,24 @@ describe('RedisStateStore.compareAndSet', () => {
     expect(again).toEqual({ written: false, state: moved });
   });
 
+  it("keeps the circuit's own open period and probe leases, longer than the default policy's", async () => {
+    const now = Date.now();
+    const halfOpen = {
+      ...createInitialState(now),
+      state: 'half_open' as const,
+      lastStateChange: now,
+      openUntil: now + 1_800_000,
+      probes: [{ id: 'probe-1', round: 1, expiresAt: now + 1_800_000 }],
+      version: 7,
+    };
+    const written = await store.compareAndSet('long-periods', 0, halfOpen);
+    expect(written.written).toBe(true);
+    const stored = await store.getState('long-periods');
+    // The default policy caps an open period at 300 s and a lease at 30 s; neither applies here.
+    expect(stored?.openUntil).toBe(halfOpen.openUntil);
+    expect(stored?.probes).toEqual(halfOpen.probes);
+  });
+
   it('reports an absent circuit when a write expected one', async () => {
     const result = await store.compareAndSet('never-written', 5, createInitialState(Date.now()));
     expect(result).toEqual({ written: false, state: undefined });
