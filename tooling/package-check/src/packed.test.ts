@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * `npm install` of the tarballs into an empty project, then `import`, `require` and `tsc` there.
  */
 const run = promisify(execFile);
+/** The install's own limit, below the hook's (vitest.config.ts). */
+const INSTALL_LIMIT_MS = 270_000;
 const root = resolve(import.meta.dirname, '../../..');
 const workspaceBin = join(root, 'node_modules/.bin');
 
@@ -72,7 +74,11 @@ beforeAll(async () => {
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   const tarballs = readdirSync(packs).map((file) => join(packs, file));
   // ioredis is the peer of three packages, prom-client, @opentelemetry/api and express of one each;
-  // npm installs peers itself, named here to pin the majors.
+  // npm installs peers itself, named here to pin the majors. The third-party packages come from the
+  // registry: a request the registry leaves hanging is given up after 30 s and asked again (npm's
+  // default waits 5 minutes, longer than this hook), and npm is killed if the whole install overruns,
+  // so that no install outlives the test.
+  const started = performance.now();
   await run(
     'npm',
     [
@@ -80,14 +86,19 @@ beforeAll(async () => {
       '--no-audit',
       '--no-fund',
       '--prefer-offline',
+      '--fetch-timeout=30000',
+      '--fetch-retries=4',
+      '--fetch-retry-mintimeout=2000',
+      '--fetch-retry-maxtimeout=10000',
       ...tarballs,
       'ioredis@6',
       'prom-client@15',
       '@opentelemetry/api@1',
       'express@5',
     ],
-    { cwd: consumer },
+    { cwd: consumer, timeout: INSTALL_LIMIT_MS, killSignal: 'SIGKILL' },
   );
+  console.log(`[figures] npm install of the packed packages: ${Math.round(performance.now() - started)} ms`);
 });
 
 afterAll(() => {
