@@ -925,7 +925,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
    * Listens for every call: `success`, `failure` (with the error or failing value), `timeout`,
    * `ignored` (classified so, or aborted), `rejected` (with the reason and `retryAt`) and `fallback`
    * (the fallback replaced a rejection or failure), each with its duration. With no listener a call
-   * reads no clock and builds no event (benchmark rows `events.none` and `events.one`).
+   * reads no clock and builds no event (benchmark rows `metrics.none`, `metrics.listener` and
+   * `call.events-one`).
    */
   onCall(listener: (event: CallEvent) => void): Disposable {
     this.#calls ??= new Listeners();
