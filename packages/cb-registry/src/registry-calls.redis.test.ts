@@ -93,3 +93,52 @@ describe('calls through the registry', () => {
     for (const value of Object.values(bytesPerCall)) expect(value).toBeLessThan(1);
   }, 180_000);
 });
+
+describe('cleanup() while Redis is frozen (SIGSTOP)', () => {
+  /** Slack on top of the bound, for a loaded 2-core machine. */
+  const LOAD_MARGIN_MS = 1_000;
+
+  it('finishes within its grace plus one operation timeout: calls waiting for the store settle, a running fn that ignores its signal is left behind', async () => {
+    const frozen = await startRedis({ controllable: true });
+    const manager = new RedisConnectionManager({ url: frozen.url });
+    const cleanupGraceMs = 100;
+    try {
+      await manager.connect();
+      const registry = new CircuitBreakerRegistry({ redis: manager, keyPrefix: 'frozen:', cleanupGraceMs });
+      registry.registerCircuitBreaker('loaded', { failureThreshold: 100 });
+      expect(await registry.callWithCircuitBreaker('loaded', async () => 'ok')).toBe('ok');
+      await frozen.pause();
+      // A failure to write (it reaches the store on close), a circuit whose first load waits for the
+      // frozen store, and a running fn that never settles and ignores its signal.
+      const failed = registry
+        .callWithCircuitBreaker('loaded', async () => {
+          throw new Error('boom');
+        })
+        .catch((error: Error) => error.message);
+      registry.registerCircuitBreaker('fresh');
+      const waiting = registry
+        .callWithCircuitBreaker('fresh', async () => 'ran')
+        .catch((error: Error) => error.name);
+      let handed: AbortSignal | undefined;
+      void registry.callWithCircuitBreaker('loaded', (signal) => {
+        handed = signal;
+        return new Promise<never>(() => undefined);
+      });
+      const started = performance.now();
+      await registry.cleanup();
+      const cleanupMs = performance.now() - started;
+      console.info(
+        `[figures] cleanup() with Redis frozen: ${cleanupMs.toFixed(0)} ms (grace ${cleanupGraceMs} ms + operation timeout ${manager.operationTimeoutMs} ms)`,
+      );
+      expect(cleanupMs).toBeLessThan(cleanupGraceMs + manager.operationTimeoutMs + LOAD_MARGIN_MS);
+      expect(await failed).toBe('boom');
+      // Served from the mirror once the store's read timed out, or refused by the closing registry.
+      expect(['ran', 'ClosedError']).toContain(await waiting);
+      expect(handed?.aborted).toBe(true);
+    } finally {
+      await frozen.resume();
+      await manager.disconnect();
+      await frozen.stop();
+    }
+  });
+});
