@@ -191,8 +191,17 @@ describe('xnai-cb against a local redis-server', () => {
       await waitFor(() => stderr.includes('watching every circuit'), { timeoutMs: 10_000 });
       const orders = breaker('orders', 1);
       await orders.execute(boom).catch(() => undefined);
+      // The breaker opens at once and sends the failure to Redis on its own; an override sent before
+      // that write lands would make it count for nothing (no open change at all). Wait for the open.
+      await waitFor(() => stdout.includes('"to":"open"'), {
+        timeoutMs: 5_000,
+        message: `the open change on watch's stdout (stdout: ${JSON.stringify(stdout)})`,
+      });
       await orders.forceClosed({ reason: 'drill' });
-      await waitFor(() => stdout.trim().split('\n').length >= 2, { timeoutMs: 5_000 });
+      await waitFor(() => stdout.trim().split('\n').length >= 2, {
+        timeoutMs: 5_000,
+        message: `two changes on watch's stdout (stdout: ${JSON.stringify(stdout)})`,
+      });
       const events = stdout
         .trim()
         .split('\n')
