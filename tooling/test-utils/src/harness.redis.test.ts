@@ -247,7 +247,9 @@ describe('startRedis with a container runtime named but not answering', () => {
       if (saved.url !== undefined) process.env.REDIS_URL = saved.url;
       await hasContainerRuntime({ refresh: true });
     }
-  });
+    // Above the 10 s bound asserted inside (vitest's default of 5 s cut it short under CPU load, where
+    // loading Testcontainers alone takes seconds).
+  }, 30_000);
 });
 
 describe('waitFor', () => {
