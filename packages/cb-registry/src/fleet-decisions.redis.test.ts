@@ -252,7 +252,10 @@ describe('stored data the fleet can trust', () => {
     expect(await a.call('x', boom)).toBe('dependency down');
     const opened = (await inRedis(prefix, 'x')) as CircuitStateData;
     // A bug, a skewed writer, a mistaken operator: a year ahead.
-    await observer.hset(`${prefix}x`, 'openUntil', String(Date.now() + 365 * 86_400_000));
+    // openUntil is the tenth field of the packed data (cb-store-redis codec.ts).
+    const packed = String(await observer.hget(`${prefix}x`, 'data')).split('|');
+    packed[9] = String(Date.now() + 365 * 86_400_000);
+    await observer.hset(`${prefix}x`, 'data', packed.join('|'));
     await a.registry.get('x')?.refresh();
     const rejected = await a.registry.callWithCircuitBreaker('x', ok).catch((error: unknown) => error);
     expect((rejected as { retryAt?: number }).retryAt).toBeLessThanOrEqual(opened.lastStateChange + 1_000);

@@ -7,12 +7,33 @@ import {
   StoreUnavailableError,
 } from '@xnai/cb-core';
 import { type RedisServer, startRedis } from '@xnai/test-utils';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_FIELD, decodeStored } from './codec.js';
 import { type CorruptStateEvent, RedisStateStore } from './redis-state-store.js';
 
 const policy = resolvePolicy({ failureThreshold: 3 });
 const FAIL = { kind: 'failure' as const };
+
+/** Positions of the packed layout's fields (see codec.ts). */
+const AT = {
+  schemaVersion: 0,
+  state: 1,
+  failureCount: 2,
+  successCount: 3,
+  lastFailureTime: 4,
+  lastSuccessTime: 5,
+  lastStateChange: 6,
+  version: 7,
+  consecutiveOpens: 8,
+  openUntil: 9,
+  halfOpenRound: 10,
+  decidedAt: 11,
+  probes: 12,
+  windowKind: 13,
+  window: 14,
+} as const;
 
 describe('RedisStateStore with corrupt, foreign or missing data', () => {
   let server: RedisServer;
@@ -43,6 +64,13 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     await store?.close();
   });
 
+  /** Replaces fields of the packed data under `key` in place, as a foreign writer would. */
+  async function patchData(key: string, patch: Partial<Record<keyof typeof AT, string>>): Promise<void> {
+    const parts = String(await raw.hget(key, DATA_FIELD)).split('|');
+    for (const [field, value] of Object.entries(patch)) parts[AT[field as keyof typeof AT]] = value;
+    await raw.hset(key, DATA_FIELD, parts.join('|'));
+  }
+
   it('treats a key of another type as absent, reports and counts it, and repairs it on the next write', async () => {
     fresh();
     await raw.rpush(`${store.keyPrefix}listy`, 'a', 'b');
@@ -63,6 +91,12 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     ['a negative counter', { successCount: '-3' }, 'successCount is not a non-negative integer'],
     ['a NaN counter', { consecutiveOpens: 'NaN' }, 'consecutiveOpens is not a non-negative integer'],
     ['a hex number', { version: '0x10' }, 'version is not a non-negative integer'],
+    ['a 17-digit counter', { failureCount: '1'.repeat(17) }, 'failureCount is not a non-negative integer'],
+    [
+      'a time window bucket with more failures than calls',
+      { windowKind: 'time', window: '0,1,2,0' },
+      'window is malformed',
+    ],
     ['a foreign schema', { schemaVersion: '9' }, 'schemaVersion is not 1'],
     ['malformed probes', { probes: 'a;b;c' }, 'probes are malformed'],
     ['a malformed window', { windowKind: 'count', window: 'sxs' }, 'window is malformed'],
@@ -70,7 +104,7 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     fresh();
     const key = `${store.keyPrefix}c`;
     await store.record('c', [FAIL], policy);
-    await raw.hset(key, patch as Record<string, string>);
+    await patchData(key, patch);
     expect(await store.getState('c')).toBeUndefined();
     expect(problems.at(-1)).toEqual({ name: 'c', problem, discarded: true });
     const repaired = await store.record('c', [FAIL], policy);
@@ -84,7 +118,7 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     const key = `${store.keyPrefix}future`;
     await store.record('future', [FAIL], policy);
     const inAYear = String(Date.now() + 365 * 86_400_000);
-    await raw.hset(key, { lastFailureTime: inAYear, lastStateChange: inAYear });
+    await patchData(key, { lastFailureTime: inAYear, lastStateChange: inAYear });
     const data = (await store.getState('future')) as CircuitStateData;
     expect(data.failureCount).toBe(1);
     expect(data.lastFailureTime).toBeLessThanOrEqual(Date.now() + 1_000);
@@ -101,11 +135,108 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     fresh();
     const key = `${store.keyPrefix}huge`;
     await store.record('huge', [FAIL], policy);
-    await raw.hset(key, 'window', 'z'.repeat(1024 * 1024), 'windowKind', 'count');
+    await patchData(key, { windowKind: 'count', window: 'z'.repeat(1024 * 1024) });
     expect(await store.getState('huge')).toBeUndefined();
     expect(problems.at(-1)?.problem).toBe('window is malformed');
     expect((await store.record('huge', [FAIL], policy)).failureCount).toBe(1);
-    expect(await raw.hstrlen(key, 'window')).toBe(0);
+    expect(await raw.hstrlen(key, DATA_FIELD)).toBeLessThan(200);
+  });
+
+  it('treats a hash of another layout as absent and replaces it whole on the next write', async () => {
+    fresh();
+    const key = `${store.keyPrefix}layout`;
+    // What a hash of one field per value (or anyone else's hash) looks like: no packed data field.
+    await raw.hset(key, { schemaVersion: '1', state: 'open', failureCount: '9', openUntil: '9'.repeat(13) });
+    expect(await store.getState('layout')).toBeUndefined();
+    expect(problems.at(-1)).toEqual({ name: 'layout', problem: 'schemaVersion is not 1', discarded: true });
+    expect((await store.acquire('layout', policy, { leaseId: 'x' })).admission.allowed).toBe(true);
+    const written = await store.record('layout', [FAIL], policy);
+    expect(written).toMatchObject({ state: 'closed', failureCount: 1 });
+    expect(await raw.hkeys(key)).toEqual([DATA_FIELD]);
+  });
+
+  it('keeps an override reason holding the layout separator, newlines and non-ASCII text', async () => {
+    fresh();
+    const reason = 'maintenance | 1|2|3 = done?\nnext line — ünïcode 🚧';
+    const data = await store.override('reasons', { mode: 'forced_open', reason, durationMs: 60_000 }, policy);
+    expect(data.override).toMatchObject({ mode: 'forced_open', reason });
+    expect((await store.getState('reasons'))?.override?.reason).toBe(reason);
+    const empty = await store.override('reasons', { mode: 'forced_closed', reason: '' }, policy);
+    expect(empty.override).toMatchObject({ reason: '', expiresAt: null });
+    expect((await store.getState('reasons'))?.override?.reason).toBe('');
+    expect(problems).toEqual([]);
+  });
+
+  it('decodes any data alike in the script and in TypeScript: same state, or the same problem', async () => {
+    // The script judges what it reads (acquire reports a problem in its reply), the store's reads
+    // judge it in TypeScript (getState): random corruptions of real data must get one verdict.
+    fresh();
+    const key = `${store.keyPrefix}p`;
+    await store.override('p', { mode: 'forced_closed', reason: 'r' }, policy);
+    await store.record('p', [FAIL], policy);
+    const valid = String(await raw.hget(key, DATA_FIELD));
+    const parts = valid.split('|');
+    const piece = fc.oneof(
+      fc.constantFrom(
+        '',
+        '0',
+        '-1',
+        '1e3',
+        '0x1',
+        ' 1',
+        '1'.repeat(17),
+        'closed',
+        'deleted',
+        'count',
+        'time',
+      ),
+      fc.constantFrom(
+        'none',
+        'forced_open',
+        'ajar',
+        's;f',
+        'sSfF',
+        '1,2,1,0',
+        '1,1,2,0',
+        'a,1,2',
+        'id,1,2;x',
+      ),
+      fc.string({ maxLength: 6 }),
+    );
+    const corrupt = fc.oneof(
+      fc.tuple(fc.nat({ max: parts.length }), piece).map(([at, value]) => {
+        const copy = [...parts];
+        copy[at] = value;
+        return copy.join('|');
+      }),
+      fc
+        .tuple(fc.nat({ max: valid.length }), fc.nat({ max: 4 }))
+        .map(([at, n]) => valid.slice(0, at) + valid.slice(at + n)),
+      fc.constantFrom(
+        '1|deleted|5|7',
+        '1|deleted|5',
+        '1|deleted|x|7',
+        '2|deleted|5|7',
+        `1|deleted|5|${'1'.repeat(17)}`,
+        '',
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(corrupt, async (data) => {
+        await raw.hset(key, DATA_FIELD, data);
+        problems = [];
+        const read = await store.peek('p');
+        const readProblems = problems.map((p) => p.problem);
+        problems = [];
+        await store.acquire('p', policy, { leaseId: 'x' });
+        const scriptProblems = problems.map((p) => p.problem);
+        expect(scriptProblems).toEqual(readProblems);
+        // The store reads what decodeStored says it holds.
+        const decoded = decodeStored(data, { now: Date.now(), limits: policy });
+        expect(read === undefined).toBe(decoded.stored === undefined);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('carries on when the key is deleted between operations', async () => {
@@ -141,7 +272,7 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     await store.whenSubscribed();
     await raw.publish(store.channel, 'not json');
     await raw.publish(store.channel, JSON.stringify({ hello: 'someone else' }));
-    await raw.publish(store.channel, JSON.stringify({ name: 'x', fields: ['state', 'nonsense'] }));
+    await raw.publish(store.channel, JSON.stringify({ name: 'x', data: '1|nonsense' }));
     await store.record('real', [FAIL, FAIL, FAIL], policy);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen).toEqual(['real']);

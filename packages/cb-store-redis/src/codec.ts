@@ -11,23 +11,44 @@ import {
   type TimeBucket,
 } from '@xnai/cb-core';
 
-/** Field names of a circuit's hash. */
+/**
+ * A circuit's hash holds one field, {@link DATA_FIELD}: the whole state packed in one string, read
+ * and written whole (one HGET, one HSET per script; decoding a hash of 16 fields cost most of a
+ * script's Redis time). The layout, `|`-separated, schema version first:
+ *
+ * `1|state|failureCount|successCount|lastFailureTime|lastSuccessTime|lastStateChange|version|`
+ * `consecutiveOpens|openUntil|halfOpenRound|decidedAt|probes|windowKind|window|overrideMode|`
+ * `overrideSetAt|overrideExpiresAt|overrideReason`
+ *
+ * probes as `id,round,expiresAt;…`, a count window as its codes (`s S f F`), a time window as
+ * `start,calls,failures,slow;…`; the override fields empty when there is none, overrideExpiresAt
+ * empty for no expiry, overrideReason `''` for none and `=` followed by the reason otherwise (it may
+ * hold anything, `|` included, so it comes last). A tombstone is `1|deleted|version|decidedAt`.
+ * Mirrors `decode()` and `encode()` in `transition.lua`.
+ */
+export const DATA_FIELD = 'data';
+
+/** Integer fields in layout order (after schema version and state). */
 const INTEGER_FIELDS = [
   'failureCount',
   'successCount',
-  'version',
-  'consecutiveOpens',
-  'halfOpenRound',
   'lastFailureTime',
   'lastSuccessTime',
   'lastStateChange',
+  'version',
+  'consecutiveOpens',
   'openUntil',
+  'halfOpenRound',
+  'decidedAt',
 ] as const;
 
 const MAX_COUNT_WINDOW = 10_000;
 const INTEGER = /^\d{1,16}$/;
-const LEASE = /^([A-Za-z0-9.:_-]{1,64}),(\d{1,16}),(\d{1,16})$/;
-const BUCKET = /^(\d{1,16}),(\d{1,16}),(\d{1,16}),(\d{1,16})$/;
+const PACKED =
+  /^1\|([a-z][a-z_]*)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|(\d+)\|([^|]*)\|([a-z]*)\|([^|]*)\|([a-z_]*)\|(\d*)\|(\d*)\|([\s\S]*)$/;
+const TOMBSTONE = /^1\|deleted\|(\d+)\|(\d+)$/;
+const LEASE = /^([A-Za-z0-9.:_-]+),(\d+),(\d+)$/;
+const BUCKET = /^(\d+),(\d+),(\d+),(\d+)$/;
 const COUNT_OUTCOMES = /^[sSfF]*$/;
 const STATES = new Set(['closed', 'open', 'half_open']);
 const MODES = new Set(['forced_open', 'forced_closed']);
@@ -37,19 +58,6 @@ export interface DecodeResult {
   readonly stored: StoredCircuit | undefined;
   /** What was wrong, or `null`. `clamped:<field>` means times were bounded at now. */
   readonly problem: string | null;
-}
-
-function integer(value: string | undefined): number | undefined {
-  return value !== undefined && INTEGER.test(value) ? Number(value) : undefined;
-}
-
-/** Turns a flat `[field, value, ...]` reply into a record. */
-export function toRecord(flat: readonly unknown[], from = 0): Record<string, string> {
-  const record: Record<string, string> = Object.create(null);
-  for (let i = from; i + 1 < flat.length; i += 2) {
-    record[String(flat[i])] = String(flat[i + 1]);
-  }
-  return record;
 }
 
 /** The last field (in the script's order) that bounding changed, for the `clamped:` report. */
@@ -64,71 +72,88 @@ function clampedField(before: CircuitStateData, after: CircuitStateData): string
   return field;
 }
 
+/** Names what is wrong with data that does not match the layout, as `diagnose()` in the script does. */
+function diagnose(d: string): string {
+  const parts: string[] = [];
+  let from = 0;
+  while (parts.length < 18) {
+    const bar = d.indexOf('|', from);
+    if (bar === -1) break;
+    parts.push(d.slice(from, bar));
+    from = bar + 1;
+  }
+  parts.push(d.slice(from));
+  if (parts[0] !== '1') return 'schemaVersion is not 1';
+  if (parts[1] === 'deleted') return 'tombstone is malformed';
+  if (!STATES.has(parts[1] ?? '')) return 'unknown state';
+  for (const [i, field] of INTEGER_FIELDS.entries()) {
+    if (!INTEGER.test(parts[i + 2] ?? '')) return `${field} is not a non-negative integer`;
+  }
+  if (parts.length < 19) return 'data has too few fields';
+  if (/[^A-Za-z0-9.:_\-,;]/.test(parts[12] as string)) return 'probes are malformed';
+  if (/[^a-z]/.test(parts[13] as string)) return 'unknown window kind';
+  if (/[^sSfF0-9,;]/.test(parts[14] as string)) return 'window is malformed';
+  if (/[^a-z_]/.test(parts[15] as string)) return 'unknown override mode';
+  if (/[^0-9]/.test(parts[16] as string)) return 'overrideSetAt is not a time';
+  return 'overrideExpiresAt is not a time';
+}
+
 /**
- * Decodes a circuit's hash, validating every field; mirrors `decode()` in `transition.lua`. With
- * `bound`, times are bounded at `bound.now` by `bound`'s limits, as `boundStoredTimes()` does (reads
- * without a policy use cb-core's `READ_LIMITS`); without it, data is taken as written (what a script just
- * returned).
+ * Decodes a circuit's packed data, validating every field; mirrors `decode()` in `transition.lua`.
+ * With `bound`, times are bounded at `bound.now` by `bound`'s limits, as `boundStoredTimes()` does
+ * (reads without a policy use cb-core's `READ_LIMITS`); without it, data is taken as written (what
+ * a script just returned).
  */
 export function decodeStored(
-  h: Record<string, string>,
+  d: string,
   bound: {
     readonly now: number;
     readonly limits: Pick<CircuitPolicy, 'maxOpenTimeoutMs' | 'probeLeaseMs'>;
   } | null,
 ): DecodeResult {
   const fail = (problem: string): DecodeResult => ({ stored: undefined, problem });
-  if (h.schemaVersion !== String(STATE_SCHEMA_VERSION)) return fail('schemaVersion is not 1');
-  let decidedAt = 0;
-  if (h.decidedAt !== undefined) {
-    const value = integer(h.decidedAt);
-    if (value === undefined) return fail('decidedAt is not a non-negative integer');
-    decidedAt = value;
-  }
-  if (h.deleted !== undefined) {
-    const version = integer(h.version);
-    if (h.deleted !== '1' || version === undefined) return fail('tombstone is malformed');
-    return { stored: { deleted: true, version, decidedAt }, problem: null };
-  }
-  if (h.state === undefined || !STATES.has(h.state)) return fail('unknown state');
-  const numbers: Record<(typeof INTEGER_FIELDS)[number], number> = Object.create(null);
-  for (const field of INTEGER_FIELDS) {
-    const value = integer(h[field]);
-    if (value === undefined) return fail(`${field} is not a non-negative integer`);
-    numbers[field] = value;
-  }
-  let override: CircuitOverride | null = null;
-  if (h.overrideMode !== undefined) {
-    if (!MODES.has(h.overrideMode)) return fail('unknown override mode');
-    const setAt = integer(h.overrideSetAt);
-    if (setAt === undefined) return fail('overrideSetAt is not a time');
-    let expiresAt: number | null = null;
-    if (h.overrideExpiresAt !== undefined) {
-      const value = integer(h.overrideExpiresAt);
-      if (value === undefined) return fail('overrideExpiresAt is not a time');
-      expiresAt = value;
-    }
-    override = {
-      mode: h.overrideMode as CircuitOverride['mode'],
-      reason: h.overrideReason ?? null,
-      expiresAt,
-      setAt,
+  const m = PACKED.exec(d);
+  if (m === null) {
+    const t = TOMBSTONE.exec(d);
+    if (t === null) return fail(diagnose(d));
+    const [version, decidedAt] = [t[1] as string, t[2] as string];
+    if (version.length > 16 || decidedAt.length > 16) return fail('tombstone is malformed');
+    return {
+      stored: { deleted: true, version: Number(version), decidedAt: Number(decidedAt) },
+      problem: null,
     };
   }
+  const state = m[1] as string;
+  if (!STATES.has(state)) return fail('unknown state');
+  const numbers: Record<(typeof INTEGER_FIELDS)[number], number> = Object.create(null);
+  for (const [i, field] of INTEGER_FIELDS.entries()) {
+    const text = m[i + 2] as string;
+    if (text.length > 16) return fail(`${field} is not a non-negative integer`);
+    numbers[field] = Number(text);
+  }
+  const [probesText, windowKind, windowText, mode, setAt, expiresAt, reason] = m.slice(12) as string[];
   const probes: ProbeLease[] = [];
-  for (const item of (h.probes ?? '').split(';')) {
+  for (const item of (probesText as string).split(';')) {
     if (item === '') continue;
-    const match = LEASE.exec(item);
-    if (match === null) return fail('probes are malformed');
-    probes.push({ id: match[1] as string, round: Number(match[2]), expiresAt: Number(match[3]) });
+    const lease = LEASE.exec(item);
+    if (
+      lease === null ||
+      (lease[1] as string).length > 64 ||
+      (lease[2] as string).length > 16 ||
+      (lease[3] as string).length > 16
+    ) {
+      return fail('probes are malformed');
+    }
+    probes.push({ id: lease[1] as string, round: Number(lease[2]), expiresAt: Number(lease[3]) });
   }
   let window: CircuitWindow;
-  switch (h.windowKind) {
+  switch (windowKind) {
     case 'none':
+      if (windowText !== '') return fail('window is malformed');
       window = { kind: 'none' };
       break;
     case 'count': {
-      const outcomes = h.window ?? '';
+      const outcomes = windowText as string;
       if (outcomes.length > MAX_COUNT_WINDOW || !COUNT_OUTCOMES.test(outcomes))
         return fail('window is malformed');
       window = { kind: 'count', outcomes };
@@ -136,16 +161,12 @@ export function decodeStored(
     }
     case 'time': {
       const buckets: TimeBucket[] = [];
-      for (const item of (h.window ?? '').split(';')) {
+      for (const item of (windowText as string).split(';')) {
         if (item === '') continue;
         const match = BUCKET.exec(item);
-        if (match === null) return fail('window is malformed');
-        const [start, calls, failures, slow] = [match[1], match[2], match[3], match[4]].map(Number) as [
-          number,
-          number,
-          number,
-          number,
-        ];
+        if (match === null || match.slice(1).some((part) => part.length > 16))
+          return fail('window is malformed');
+        const [start, calls, failures, slow] = match.slice(1).map(Number) as [number, number, number, number];
         if (failures > calls || slow > calls) return fail('window is malformed');
         buckets.push({ start, calls, failures, slow });
       }
@@ -155,79 +176,57 @@ export function decodeStored(
     default:
       return fail('unknown window kind');
   }
-  const state: CircuitStateData = {
+  let override: CircuitOverride | null = null;
+  if (mode !== '') {
+    if (!MODES.has(mode as string)) return fail('unknown override mode');
+    if ((setAt as string).length === 0 || (setAt as string).length > 16)
+      return fail('overrideSetAt is not a time');
+    if ((expiresAt as string).length > 16) return fail('overrideExpiresAt is not a time');
+    if (reason !== '' && !(reason as string).startsWith('=')) return fail('overrideReason is malformed');
+    override = {
+      mode: mode as CircuitOverride['mode'],
+      reason: reason === '' ? null : (reason as string).slice(1),
+      expiresAt: expiresAt === '' ? null : Number(expiresAt),
+      setAt: Number(setAt),
+    };
+  } else if (setAt !== '' || expiresAt !== '' || reason !== '') {
+    return fail('unknown override mode');
+  }
+  const data: CircuitStateData = {
     schemaVersion: STATE_SCHEMA_VERSION,
-    state: h.state as CircuitStateData['state'],
+    state: state as CircuitStateData['state'],
     ...numbers,
     override,
     probes,
     window,
-    decidedAt,
   };
-  if (bound === null) return { stored: state, problem: null };
-  const bounded = boundStoredTimes(state, bound.limits, bound.now);
-  if (bounded === state) return { stored: state, problem: null };
-  return { stored: bounded, problem: `clamped:${clampedField(state, bounded) ?? 'times'}` };
+  if (bound === null) return { stored: data, problem: null };
+  const bounded = boundStoredTimes(data, bound.limits, bound.now);
+  if (bounded === data) return { stored: data, problem: null };
+  return { stored: bounded, problem: `clamped:${clampedField(data, bounded) ?? 'times'}` };
 }
 
-/** Encodes a state or tombstone as the hash's `[field, value, ...]`; mirrors `encode()` in `transition.lua`. */
-export function encodeStored(stored: StoredCircuit): string[] {
-  if (isTombstone(stored)) {
-    return [
-      'schemaVersion',
-      String(STATE_SCHEMA_VERSION),
-      'deleted',
-      '1',
-      'version',
-      String(stored.version),
-      'decidedAt',
-      String(stored.decidedAt),
-    ];
-  }
+/** Packs a state or tombstone as the hash's {@link DATA_FIELD}; mirrors `encode()` in `transition.lua`. */
+export function encodeStored(stored: StoredCircuit): string {
+  if (isTombstone(stored)) return `1|deleted|${stored.version}|${stored.decidedAt}`;
   const s = stored;
-  const fields = [
-    'schemaVersion',
-    String(STATE_SCHEMA_VERSION),
-    'state',
-    s.state,
-    'failureCount',
-    String(s.failureCount),
-    'successCount',
-    String(s.successCount),
-    'lastFailureTime',
-    String(s.lastFailureTime),
-    'lastSuccessTime',
-    String(s.lastSuccessTime),
-    'lastStateChange',
-    String(s.lastStateChange),
-    'version',
-    String(s.version),
-    'consecutiveOpens',
-    String(s.consecutiveOpens),
-    'openUntil',
-    String(s.openUntil),
-    'halfOpenRound',
-    String(s.halfOpenRound),
-    'decidedAt',
-    String(s.decidedAt),
-    'probes',
-    s.probes.map((lease) => `${lease.id},${lease.round},${lease.expiresAt}`).join(';'),
-    'windowKind',
-    s.window.kind,
-  ];
-  if (s.window.kind === 'count') fields.push('window', s.window.outcomes);
-  else if (s.window.kind === 'time') {
-    fields.push(
-      'window',
-      s.window.buckets.map((b) => `${b.start},${b.calls},${b.failures},${b.slow}`).join(';'),
-    );
-  }
-  if (s.override !== null) {
-    fields.push('overrideMode', s.override.mode, 'overrideSetAt', String(s.override.setAt));
-    if (s.override.expiresAt !== null) fields.push('overrideExpiresAt', String(s.override.expiresAt));
-    if (s.override.reason !== null) fields.push('overrideReason', s.override.reason);
-  }
-  return fields;
+  const probes = s.probes.map((lease) => `${lease.id},${lease.round},${lease.expiresAt}`).join(';');
+  const window =
+    s.window.kind === 'count'
+      ? s.window.outcomes
+      : s.window.kind === 'time'
+        ? s.window.buckets.map((b) => `${b.start},${b.calls},${b.failures},${b.slow}`).join(';')
+        : '';
+  const o = s.override;
+  const override =
+    o === null
+      ? '|||'
+      : `${o.mode}|${o.setAt}|${o.expiresAt === null ? '' : o.expiresAt}|${o.reason === null ? '' : `=${o.reason}`}`;
+  return (
+    `1|${s.state}|${s.failureCount}|${s.successCount}|${s.lastFailureTime}|${s.lastSuccessTime}|` +
+    `${s.lastStateChange}|${s.version}|${s.consecutiveOpens}|${s.openUntil}|${s.halfOpenRound}|` +
+    `${s.decidedAt}|${probes}|${s.window.kind}|${window}|${override}`
+  );
 }
 
 /** The policy as the script's ARGV[6..20]. */

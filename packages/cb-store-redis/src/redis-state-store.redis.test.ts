@@ -85,3 +85,55 @@ describe('RedisStateStore keys and views', () => {
     await proxy.close();
   });
 });
+
+describe('RedisStateStore clock', () => {
+  it('tells Redis time as well as its fastest round trip allows, whatever lopsided replies or a stepped clock say', async () => {
+    // Replies held up on the way back (Redis ran the script at once) are what a midpoint estimate
+    // gets wrong by half the delay; a clock stepped back must not be held to the old offset.
+    const proxy = await startFaultProxy({ target: server });
+    const lopsided = new Redis(proxy.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    await lopsided.connect();
+    let skewMs = -600_000;
+    const store = new RedisStateStore({
+      redis: lopsided,
+      keyPrefix: 'clock:',
+      operationTimeoutMs: 5_000,
+      clock: { now: () => Date.now() + skewMs },
+    });
+    // Redis runs on this machine, so its time is Date.now(): the store's clock must tell that.
+    const error = () => store.clock.now() - Date.now();
+    let fastest = Number.POSITIVE_INFINITY;
+    const read = async (): Promise<void> => {
+      const started = performance.now();
+      await store.getState('c');
+      fastest = Math.min(fastest, performance.now() - started);
+    };
+    try {
+      for (let i = 0; i < 5; i++) await read();
+      const bound = fastest / 2 + 2;
+      expect(Math.abs(error())).toBeLessThanOrEqual(bound);
+
+      proxy.setMode({ type: 'latency', latencyMs: 300 });
+      for (let i = 0; i < 3; i++) await store.getState('c');
+      const lopsidedError = error();
+      expect(Math.abs(lopsidedError)).toBeLessThanOrEqual(bound);
+
+      // This host's clock steps back 5 s (an NTP correction) while replies are still slow.
+      skewMs -= 5_000;
+      await store.getState('c');
+      const steppedError = error();
+      expect(Math.abs(steppedError)).toBeLessThanOrEqual(300 / 2 + bound);
+      proxy.setMode('pass');
+      fastest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) await read();
+      expect(Math.abs(error())).toBeLessThanOrEqual(fastest / 2 + 2);
+      console.log(
+        `[figures] store clock error: ${lopsidedError.toFixed(1)} ms after 300 ms lopsided replies (bound ${bound.toFixed(1)} ms), ${steppedError.toFixed(1)} ms right after a 5 s step back, ${error().toFixed(1)} ms once replies were fast again`,
+      );
+    } finally {
+      await store.close();
+      lopsided.disconnect();
+      await proxy.close();
+    }
+  });
+});

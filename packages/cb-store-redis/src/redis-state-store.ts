@@ -37,7 +37,7 @@ import {
   type TransitionReason,
   validateCircuitName,
 } from '@xnai/cb-core';
-import { decodeStored, encodePolicy, encodeStored, toRecord } from './codec.js';
+import { decodeStored, encodePolicy, encodeStored } from './codec.js';
 import {
   ClientLink,
   ExecutorLink,
@@ -153,6 +153,11 @@ const OPTION_NAMES = new Set([
   'subscriberCheckIntervalMs',
   'deferredWritesPerSecond',
 ]);
+/**
+ * How fast two clocks may drift apart, as a fraction of elapsed time, when intersecting what replies
+ * say of Redis time (200 ppm: four times what NTP tolerates of a free-running clock).
+ */
+const CLOCK_DRIFT = 0.000_2;
 /** Longest a write waits for a pending subscription to come up. */
 const SUBSCRIPTION_WAIT_MS = 250;
 
@@ -209,8 +214,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   readonly #link: RedisLink;
   readonly #localClock: Clock;
   readonly #useClientTime: boolean;
-  /** Redis time minus local time, learned from replies. */
+  /** Redis time minus local time, learned from replies: the middle of {@link #offsetLow}..{@link #offsetHigh}. */
   #offsetMs = 0;
+  /** What every reply so far says the offset can be (widened by drift since {@link #offsetAt}). */
+  #offsetLow = Number.NEGATIVE_INFINITY;
+  #offsetHigh = Number.POSITIVE_INFINITY;
+  #offsetAt = 0;
   /** Time as Redis judges it: the local clock corrected by the learned offset. */
   readonly clock: Clock;
   readonly #scanCount: number;
@@ -375,8 +384,9 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     const problem = String(reply[4] ?? '');
     if (problem !== '') this.#reportProblem(name, problem);
     let stored: StoredCircuit | undefined;
-    if (reply.length > 6) {
-      const decoded = decodeStored(toRecord(reply, 6), null);
+    const data = String(reply[6] ?? '');
+    if (data !== '') {
+      const decoded = decodeStored(data, null);
       if (decoded.stored === undefined) {
         throw new InvalidStateDataError(`Redis returned unreadable state for "${name}": ${decoded.problem}`);
       }
@@ -404,11 +414,34 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     return { admission: result.admission, state: result.stored };
   }
 
-  /** Redis time at the middle of the round trip, minus local time then. */
+  /**
+   * Learns Redis time minus local time from a reply, as NTP does. Redis read `TIME` (whole ms, so
+   * the true time is in `[redisNow, redisNow + 1)`) somewhere between `sentAt` and the reply's
+   * arrival, so the offset lies in `[redisNow - receivedAt, redisNow + 1 - sentAt]`: a slow or
+   * lopsided round trip (a reply held up in a queue, an event-loop stall before it is read) only
+   * widens that interval. Intervals are intersected, each widened by {@link CLOCK_DRIFT} for the
+   * time since the last one, so the estimate (the middle) is as good as the fastest round trip
+   * seen. One that does not overlap means a clock stepped (this host's, or Redis failed over to
+   * another machine): it starts over from that reply.
+   */
   #learnOffset(redisNow: number, sentAt: number): void {
     if (this.#useClientTime || !Number.isFinite(redisNow)) return;
     const receivedAt = this.#localClock.now();
-    this.#offsetMs = redisNow - (sentAt + receivedAt) / 2;
+    // The local clock stepped back during the round trip: this reply bounds nothing.
+    if (receivedAt < sentAt) return;
+    let low = redisNow - receivedAt;
+    let high = redisNow + 1 - sentAt;
+    const drift = Math.abs(receivedAt - this.#offsetAt) * CLOCK_DRIFT;
+    const knownLow = this.#offsetLow - drift;
+    const knownHigh = this.#offsetHigh + drift;
+    if (low <= knownHigh && high >= knownLow) {
+      low = Math.max(low, knownLow);
+      high = Math.min(high, knownHigh);
+    }
+    this.#offsetLow = low;
+    this.#offsetHigh = high;
+    this.#offsetAt = receivedAt;
+    this.#offsetMs = (low + high) / 2;
   }
 
   async #waitForSubscription(): Promise<void> {
@@ -469,7 +502,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       this.#reportProblem(name, `key holds a ${type}, not a hash`);
       return undefined;
     }
-    const decoded = decodeStored(toRecord(reply, 2), { now, limits: READ_LIMITS });
+    const decoded = decodeStored(String(reply[2] ?? ''), { now, limits: READ_LIMITS });
     if (decoded.problem !== null) this.#reportProblem(name, decoded.problem);
     return decoded.stored;
   }
@@ -492,7 +525,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   async replaceState(name: string, data: CircuitStateData): Promise<CircuitStateData> {
     validateCircuitName(name);
     assertStateData(data);
-    const result = await this.#run(name, 'set', DEFAULT_POLICY, encodeStored(data));
+    const result = await this.#run(name, 'set', DEFAULT_POLICY, [encodeStored(data)]);
     if (result.stored === undefined || isTombstone(result.stored)) {
       throw new InvalidStateDataError(`Redis returned no state for "${name}" after "set"`);
     }
@@ -517,7 +550,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     assertInteger('expectedVersion', expectedVersion, 0);
     const result = await this.#run(name, 'cas', DEFAULT_POLICY, [
       String(expectedVersion),
-      ...encodeStored(data),
+      encodeStored(data),
     ]);
     return { written: result.status !== 'conflict', state: result.stored };
   }
@@ -777,8 +810,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       });
       return;
     }
-    const fields = parsed.fields;
-    const decoded = Array.isArray(fields) ? decodeStored(toRecord(fields), null) : null;
+    const decoded = typeof parsed.data === 'string' ? decodeStored(parsed.data, null) : null;
     const state = decoded?.stored;
     if (state === undefined || isTombstone(state)) {
       this.#stats.foreignMessages += 1;

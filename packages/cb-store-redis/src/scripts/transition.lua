@@ -15,8 +15,8 @@
 -- ARGV[6..20]  the policy (see P below)
 -- ARGV[21..]   the operation's arguments
 --
--- Returns { status, admission, a1, a2, problem, now, field, value, field, value, ... } where the
--- fields are what the key holds afterwards (a state, a deletion's tombstone, or nothing), `problem`
+-- Returns { status, admission, a1, a2, problem, now, data } where data is what the key holds
+-- afterwards, packed as stored (a state, a deletion's tombstone, or '' for nothing), `problem`
 -- describes corrupt data found ('' if none) and `now` is the time the script ran at.
 
 local key = KEYS[1]
@@ -74,6 +74,20 @@ local function decision_time(previous)
 end
 
 -- ---- decoding (mirrors decodeStored() in codec.ts and boundStoredTimes() in transition.ts) --------
+--
+-- The hash holds one field, `data`: the whole state packed in one string, read and written whole
+-- (one HGET, one HSET; see codec.ts for the layout):
+--   1|state|failureCount|successCount|lastFailureTime|lastSuccessTime|lastStateChange|version|
+--     consecutiveOpens|openUntil|halfOpenRound|decidedAt|probes|windowKind|window|overrideMode|
+--     overrideSetAt|overrideExpiresAt|overrideReason
+-- where overrideReason is '' for none and '=' followed by the reason (which may hold anything, so
+-- it comes last). A tombstone is 1|deleted|version|decidedAt.
+
+local FIELD = 'data'
+local PACKED = '^1|(%l[%l_]*)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)|([^|]*)|(%l*)|([^|]*)|([%l_]*)|(%d*)|(%d*)|(.*)$'
+local TOMBSTONE = '^1|deleted|(%d+)|(%d+)$'
+local INTEGER_FIELDS = { 'failureCount', 'successCount', 'lastFailureTime', 'lastSuccessTime', 'lastStateChange',
+  'version', 'consecutiveOpens', 'openUntil', 'halfOpenRound', 'decidedAt' }
 
 local function int(v)
   if type(v) ~= 'string' or #v == 0 or #v > 16 or not string.find(v, '^%d+$') then return nil end
@@ -100,78 +114,108 @@ end
 local STATES = { closed = true, open = true, half_open = true }
 local MODES = { forced_open = true, forced_closed = true }
 
+-- Names what is wrong with packed data that does not match the layout (the rare path), in the
+-- order codec.ts checks it.
+local function diagnose(d)
+  local parts = {}
+  local from = 1
+  while #parts < 18 do
+    local bar = string.find(d, '|', from, true)
+    if bar == nil then break end
+    table.insert(parts, string.sub(d, from, bar - 1))
+    from = bar + 1
+  end
+  table.insert(parts, string.sub(d, from))
+  if parts[1] ~= '1' then return 'schemaVersion is not 1' end
+  if parts[2] == 'deleted' then return 'tombstone is malformed' end
+  if not STATES[parts[2] or ''] then return 'unknown state' end
+  for i, f in ipairs(INTEGER_FIELDS) do
+    if int(parts[i + 2]) == nil then return f .. ' is not a non-negative integer' end
+  end
+  if #parts < 19 then return 'data has too few fields' end
+  if string.find(parts[13], '[^%w%.:_%-,;]') then return 'probes are malformed' end
+  if string.find(parts[14], '[^%l]') then return 'unknown window kind' end
+  if string.find(parts[15], '[^sSfF%d,;]') then return 'window is malformed' end
+  if string.find(parts[16], '[^%l_]') then return 'unknown override mode' end
+  if string.find(parts[17], '[^%d]') then return 'overrideSetAt is not a time' end
+  return 'overrideExpiresAt is not a time'
+end
+
 -- Returns entry, problem. An entry is a state or a tombstone ({ deleted = true, version, decidedAt }).
 -- A problem means the stored data is unusable: the caller treats the circuit as absent and the next
 -- write replaces it. With `bounded`, times are bounded at `now` by the policy as every transition
 -- does ('clamped:<field>' is reported, the data kept).
-local function decode(h, bounded)
-  if h.schemaVersion ~= '1' then return nil, 'schemaVersion is not 1' end
-  local decidedAt = 0
-  if h.decidedAt ~= nil then
-    decidedAt = int(h.decidedAt)
-    if decidedAt == nil then return nil, 'decidedAt is not a non-negative integer' end
-  end
-  local clamped = nil
-  if h.deleted ~= nil then
-    local version = int(h.version)
-    if h.deleted ~= '1' or version == nil then return nil, 'tombstone is malformed' end
-    return { deleted = true, version = version, decidedAt = decidedAt }, nil
-  end
-  if not STATES[h.state or ''] then return nil, 'unknown state' end
-  local s = { state = h.state, override = false, probes = {}, decidedAt = decidedAt }
-  for _, f in ipairs({ 'failureCount', 'successCount', 'version', 'consecutiveOpens', 'halfOpenRound',
-      'lastFailureTime', 'lastSuccessTime', 'lastStateChange', 'openUntil' }) do
-    local v = int(h[f])
-    if v == nil then return nil, f .. ' is not a non-negative integer' end
-    s[f] = v
-  end
-  if h.overrideMode ~= nil then
-    if not MODES[h.overrideMode] then return nil, 'unknown override mode' end
-    local setAt = int(h.overrideSetAt)
-    if setAt == nil then return nil, 'overrideSetAt is not a time' end
-    local expiresAt = nil
-    if h.overrideExpiresAt ~= nil then
-      expiresAt = int(h.overrideExpiresAt)
-      if expiresAt == nil then return nil, 'overrideExpiresAt is not a time' end
+local function decode(d, bounded)
+  local st, fc, sc, lft, lst, lsc, ver, co, ou, hor, da, pr, wk, w, om, osa, oea, orr = string.match(d, PACKED)
+  if st == nil then
+    local tv, td = string.match(d, TOMBSTONE)
+    if tv ~= nil then
+      if #tv > 16 or #td > 16 then return nil, 'tombstone is malformed' end
+      return { deleted = true, version = tonumber(tv), decidedAt = tonumber(td) }, nil
     end
-    s.override = { mode = h.overrideMode, reason = h.overrideReason, expiresAt = expiresAt, setAt = setAt }
+    return nil, diagnose(d)
   end
-  local probes = h.probes or ''
-  if probes ~= '' then
-    for item in string.gmatch(probes, '[^;]+') do
+  if not STATES[st] then return nil, 'unknown state' end
+  local ints = { fc, sc, lft, lst, lsc, ver, co, ou, hor, da }
+  for i = 1, 10 do
+    if #ints[i] > 16 then return nil, INTEGER_FIELDS[i] .. ' is not a non-negative integer' end
+  end
+  local s = {
+    state = st, failureCount = tonumber(fc), successCount = tonumber(sc), lastFailureTime = tonumber(lft),
+    lastSuccessTime = tonumber(lst), lastStateChange = tonumber(lsc), version = tonumber(ver),
+    consecutiveOpens = tonumber(co), openUntil = tonumber(ou), halfOpenRound = tonumber(hor),
+    decidedAt = tonumber(da), override = false, probes = {},
+  }
+  if pr ~= '' then
+    for item in string.gmatch(pr, '[^;]+') do
       local id, round, expiresAt = string.match(item, '^([%w%.:_%-]+),(%d+),(%d+)$')
-      if id == nil or #id > 64 or int(round) == nil or int(expiresAt) == nil then return nil, 'probes are malformed' end
+      if id == nil or #id > 64 or #round > 16 or #expiresAt > 16 then return nil, 'probes are malformed' end
       table.insert(s.probes, { id = id, round = tonumber(round), expiresAt = tonumber(expiresAt) })
     end
   end
-  local kind = h.windowKind
-  if kind == 'none' then
+  if wk == 'none' then
+    if w ~= '' then return nil, 'window is malformed' end
     s.window = { kind = 'none' }
-  elseif kind == 'count' then
-    local outcomes = h.window or ''
-    if #outcomes > MAX_COUNT_WINDOW or not string.find(outcomes, '^[sSfF]*$') then return nil, 'window is malformed' end
-    s.window = { kind = 'count', outcomes = outcomes }
-  elseif kind == 'time' then
+  elseif wk == 'count' then
+    if #w > MAX_COUNT_WINDOW or not string.find(w, '^[sSfF]*$') then return nil, 'window is malformed' end
+    s.window = { kind = 'count', outcomes = w }
+  elseif wk == 'time' then
     local buckets = {}
-    for item in string.gmatch(h.window or '', '[^;]+') do
-      local a, b, c, d = string.match(item, '^(%d+),(%d+),(%d+),(%d+)$')
-      if a == nil or int(a) == nil or int(b) == nil or int(c) == nil or int(d) == nil then
-        return nil, 'window is malformed'
-      end
-      a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
-      if c > b or d > b then return nil, 'window is malformed' end
-      table.insert(buckets, { start = a, calls = b, failures = c, slow = d })
+    for item in string.gmatch(w, '[^;]+') do
+      local a, b, c, e = string.match(item, '^(%d+),(%d+),(%d+),(%d+)$')
+      if a == nil or #a > 16 or #b > 16 or #c > 16 or #e > 16 then return nil, 'window is malformed' end
+      a, b, c, e = tonumber(a), tonumber(b), tonumber(c), tonumber(e)
+      if c > b or e > b then return nil, 'window is malformed' end
+      table.insert(buckets, { start = a, calls = b, failures = c, slow = e })
     end
     s.window = { kind = 'time', buckets = buckets }
   else
     return nil, 'unknown window kind'
   end
+  if om ~= '' then
+    if not MODES[om] then return nil, 'unknown override mode' end
+    if #osa == 0 or #osa > 16 then return nil, 'overrideSetAt is not a time' end
+    local expiresAt = nil
+    if oea ~= '' then
+      if #oea > 16 then return nil, 'overrideExpiresAt is not a time' end
+      expiresAt = tonumber(oea)
+    end
+    local reason = nil
+    if orr ~= '' then
+      if string.sub(orr, 1, 1) ~= '=' then return nil, 'overrideReason is malformed' end
+      reason = string.sub(orr, 2)
+    end
+    s.override = { mode = om, reason = reason, expiresAt = expiresAt, setAt = tonumber(osa) }
+  elseif osa ~= '' or oea ~= '' or orr ~= '' then
+    return nil, 'unknown override mode'
+  end
   if bounded then
     -- boundStoredTimes(): nothing after now, no open period beyond maxOpenTimeoutMs after the
     -- transition that opened it, no lease beyond probeLeaseMs.
-    for _, f in ipairs({ 'lastFailureTime', 'lastSuccessTime', 'lastStateChange' }) do
-      if s[f] > now then s[f] = now; clamped = f end
-    end
+    local clamped = nil
+    if s.lastFailureTime > now then s.lastFailureTime = now; clamped = 'lastFailureTime' end
+    if s.lastSuccessTime > now then s.lastSuccessTime = now; clamped = 'lastSuccessTime' end
+    if s.lastStateChange > now then s.lastStateChange = now; clamped = 'lastStateChange' end
     if s.override and s.override.setAt > now then s.override.setAt = now; clamped = 'overrideSetAt' end
     if s.state == 'open' then
       local bound = math.min(s.lastStateChange, now) + P.maxOpenTimeoutMs
@@ -180,62 +224,65 @@ local function decode(h, bounded)
     for _, lease in ipairs(s.probes) do
       if lease.expiresAt > now + P.probeLeaseMs then lease.expiresAt = now + P.probeLeaseMs; clamped = 'probes' end
     end
+    if clamped ~= nil then return s, 'clamped:' .. clamped end
   end
-  if clamped ~= nil then return s, 'clamped:' .. clamped end
   return s, nil
 end
 
-local function load()
-  local t = redis.call('TYPE', key)
-  t = t.ok or t
-  if t == 'none' then return nil, nil end
-  if t ~= 'hash' then return nil, 'key holds a ' .. t .. ', not a hash' end
-  local raw = redis.call('HGETALL', key)
-  local h = {}
-  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-  return decode(h, op ~= 'set' and op ~= 'delete' and op ~= 'cas')
-end
+-- Set once load() found a key that is not a hash of our one field, so persist() clears it first.
+local foreign = false
+-- The packed state load() read, when it decoded as it is (nothing clamped): an unchanged state is
+-- replied as read, not encoded again.
+local loaded = nil
 
-local function fields_of(args, from)
-  local h = {}
-  for i = from, #args, 2 do h[args[i]] = args[i + 1] end
-  return h
+-- What the key holds: entry, problem (a key of another type, or a hash without our field, is
+-- reported and treated as absent). TYPE is asked only when HGET fails.
+local function load()
+  local d = redis.pcall('HGET', key, FIELD)
+  if type(d) == 'table' and d.err ~= nil then
+    local t = redis.call('TYPE', key)
+    foreign = true
+    return nil, 'key holds a ' .. (t.ok or t) .. ', not a hash'
+  end
+  if not d then
+    if redis.call('EXISTS', key) == 0 then return nil, nil end
+    foreign = true
+    return nil, 'schemaVersion is not 1'
+  end
+  local entry, problem = decode(d, op ~= 'set' and op ~= 'delete' and op ~= 'cas')
+  if problem == nil and entry ~= nil and not entry.deleted then loaded = d end
+  return entry, problem
 end
 
 -- ---- encoding (mirrors encodeStored() in codec.ts) -------------------------------------------------
 
 local function encode(s)
-  if s.deleted then
-    return { 'schemaVersion', '1', 'deleted', '1', 'version', fmt(s.version), 'decidedAt', fmt(s.decidedAt) }
+  if s.deleted then return '1|deleted|' .. fmt(s.version) .. '|' .. fmt(s.decidedAt) end
+  local probes = ''
+  if #s.probes > 0 then
+    local items = {}
+    for i, p in ipairs(s.probes) do items[i] = p.id .. ',' .. fmt(p.round) .. ',' .. fmt(p.expiresAt) end
+    probes = table.concat(items, ';')
   end
-  local f = {
-    'schemaVersion', '1', 'state', s.state,
-    'failureCount', fmt(s.failureCount), 'successCount', fmt(s.successCount),
-    'lastFailureTime', fmt(s.lastFailureTime), 'lastSuccessTime', fmt(s.lastSuccessTime),
-    'lastStateChange', fmt(s.lastStateChange), 'version', fmt(s.version),
-    'consecutiveOpens', fmt(s.consecutiveOpens), 'openUntil', fmt(s.openUntil),
-    'halfOpenRound', fmt(s.halfOpenRound), 'decidedAt', fmt(s.decidedAt),
-  }
-  local probes = {}
-  for _, p in ipairs(s.probes) do table.insert(probes, p.id .. ',' .. fmt(p.round) .. ',' .. fmt(p.expiresAt)) end
-  table.insert(f, 'probes'); table.insert(f, table.concat(probes, ';'))
-  table.insert(f, 'windowKind'); table.insert(f, s.window.kind)
+  local window = ''
   if s.window.kind == 'count' then
-    table.insert(f, 'window'); table.insert(f, s.window.outcomes)
-  elseif s.window.kind == 'time' then
-    local b = {}
-    for _, x in ipairs(s.window.buckets) do
-      table.insert(b, fmt(x.start) .. ',' .. fmt(x.calls) .. ',' .. fmt(x.failures) .. ',' .. fmt(x.slow))
+    window = s.window.outcomes
+  elseif s.window.kind == 'time' and #s.window.buckets > 0 then
+    local items = {}
+    for i, x in ipairs(s.window.buckets) do
+      items[i] = fmt(x.start) .. ',' .. fmt(x.calls) .. ',' .. fmt(x.failures) .. ',' .. fmt(x.slow)
     end
-    table.insert(f, 'window'); table.insert(f, table.concat(b, ';'))
+    window = table.concat(items, ';')
   end
+  local om, osa, oea, orr = '', '', '', ''
   if s.override then
-    table.insert(f, 'overrideMode'); table.insert(f, s.override.mode)
-    table.insert(f, 'overrideSetAt'); table.insert(f, fmt(s.override.setAt))
-    if s.override.expiresAt ~= nil then table.insert(f, 'overrideExpiresAt'); table.insert(f, fmt(s.override.expiresAt)) end
-    if s.override.reason ~= nil then table.insert(f, 'overrideReason'); table.insert(f, s.override.reason) end
+    om, osa = s.override.mode, fmt(s.override.setAt)
+    if s.override.expiresAt ~= nil then oea = fmt(s.override.expiresAt) end
+    if s.override.reason ~= nil then orr = '=' .. s.override.reason end
   end
-  return f
+  return string.format('1|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%s|%s|%s|%s|%s|%s|%s', s.state, s.failureCount,
+    s.successCount, s.lastFailureTime, s.lastSuccessTime, s.lastStateChange, s.version, s.consecutiveOpens,
+    s.openUntil, s.halfOpenRound, s.decidedAt, probes, s.window.kind, window, om, osa, oea, orr)
 end
 
 local function status_of(s)
@@ -258,21 +305,21 @@ local function expire(s)
 end
 
 local function persist(s)
-  local fields = encode(s)
-  redis.call('DEL', key)
-  redis.call('HSET', key, unpack(fields))
+  local d = encode(s)
+  if foreign then redis.call('DEL', key) end
+  redis.call('HSET', key, FIELD, d)
   expire(s)
-  return fields
+  return d
 end
 
 -- A status change is announced with from/to/reason; a change others must hear of without one (a
--- set, a merge, a failure count leaving or returning to zero) with its fields only.
-local function announce(fields, from, to, reason)
+-- set, a merge, a failure count leaving or returning to zero) with its data only.
+local function announce(d, from, to, reason)
   if from == to then
-    redis.call('PUBLISH', channel, cjson.encode({ name = name, fields = fields }))
+    redis.call('PUBLISH', channel, cjson.encode({ name = name, data = d }))
   else
     redis.call('PUBLISH', channel, cjson.encode({
-      name = name, from = from, to = to, reason = reason, at = fmt(now), fields = fields,
+      name = name, from = from, to = to, reason = reason, at = fmt(now), data = d,
     }))
   end
 end
@@ -283,12 +330,13 @@ local function announce_deletion(tombstone)
   }))
 end
 
-local function reply(status, problem, entry, adm, a1, a2)
-  local result = { status, adm or '', a1 or '', a2 or '', problem or '', fmt(now) }
-  if entry ~= nil then
-    for _, v in ipairs(encode(entry)) do table.insert(result, v) end
+-- { status, admission, a1, a2, problem, now, data }: data is what the key holds afterwards (packed
+-- as stored; '' for nothing). `d` is that data when the caller already encoded it.
+local function reply(status, problem, entry, adm, a1, a2, d)
+  if d == nil then
+    if entry ~= nil then d = encode(entry) else d = '' end
   end
-  return result
+  return { status, adm or '', a1 or '', a2 or '', problem or '', fmt(now), d }
 end
 
 -- ---- the transition (mirrors transition() in @xnai/cb-core) --------------------------------------
@@ -365,9 +413,9 @@ local stored, problem = load()
 if op == 'delete' then
   if stored == nil or stored.deleted then return reply('ok', problem, stored, '0') end
   local tombstone = { deleted = true, version = next_version(stored.version), decidedAt = decision_time(stored) }
-  persist(tombstone)
+  local d = persist(tombstone)
   announce_deletion(tombstone)
-  return reply('ok', problem, tombstone, '1')
+  return reply('ok', problem, tombstone, '1', nil, nil, d)
 end
 
 if op == 'cas' then
@@ -378,16 +426,16 @@ if op == 'cas' then
   local current = 0
   if stored ~= nil then current = stored.version end
   if current ~= expected then return reply('conflict', problem, stored) end
-  local merged, mergedProblem = decode(fields_of(ARGV, 22), false)
+  local merged, mergedProblem = decode(ARGV[22], false)
   if merged == nil then return redis.error_reply('ERR cas data is invalid: ' .. mergedProblem) end
   merged.version = math.max(math.max(current, merged.version) + 1, math.floor(now) * VERSIONS_PER_MS)
-  local fields = persist(merged)
+  local d = persist(merged)
   if merged.deleted then
     announce_deletion(merged)
   else
-    announce(fields, status_of(stored), status_of(merged), 'merged')
+    announce(d, status_of(stored), status_of(merged), 'merged')
   end
-  return reply('ok', problem, merged)
+  return reply('ok', problem, merged, nil, nil, nil, d)
 end
 
 local base
@@ -396,13 +444,13 @@ if stored == nil or stored.deleted then base = initial(stored) else base = store
 if op == 'set' then
   -- The seed's replace, so that it takes effect fleet-wide: the data as given, a version above the
   -- stored one, and a decision now. Always announced.
-  local data, dataProblem = decode(fields_of(ARGV, 21), false)
+  local data, dataProblem = decode(ARGV[21], false)
   if data == nil or data.deleted then return redis.error_reply('ERR set data is invalid: ' .. (dataProblem or 'a tombstone')) end
   data.version = next_version(math.max(base.version, data.version))
   data.decidedAt = decision_time(base)
-  local fields = persist(data)
-  announce(fields, status_of(base), status_of(data), 'set')
-  return reply('ok', problem, data, '1')
+  local d = persist(data)
+  announce(d, status_of(base), status_of(data), 'set')
+  return reply('ok', problem, data, '1', nil, nil, d)
 end
 
 -- Shallow copy; probes and window are replaced, never mutated in place.
@@ -591,7 +639,7 @@ else
   return redis.error_reply('ERR unknown operation ' .. op)
 end
 
-if not dirty then return reply('ok', problem, base, adm, a1, a2) end
+if not dirty then return reply('ok', problem, base, adm, a1, a2, loaded) end
 -- The hash is rewritten whole, which also repairs corrupt or foreign data found under the key.
 n.probes = probes
 n.version = next_version(base.version)
@@ -599,11 +647,11 @@ local from = status_of(base)
 local to = status_of(n)
 -- A status change made here, in the store of record, is a decision the fleet keeps.
 if from ~= to then n.decidedAt = decision_time(base) end
-local fields = persist(n)
+local d = persist(n)
 if from ~= to then
-  announce(fields, from, to, reason or 'set')
+  announce(d, from, to, reason or 'set')
 elseif (base.failureCount == 0) ~= (n.failureCount == 0) or #base.probes ~= #n.probes then
   -- A probe lease taken, given back or lapsed: other instances decide half-open admission from it.
-  announce(fields, from, to, nil)
+  announce(d, from, to, nil)
 end
-return reply('ok', problem, n, adm, a1, a2)
+return reply('ok', problem, n, adm, a1, a2, d)
