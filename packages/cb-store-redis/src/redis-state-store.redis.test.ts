@@ -91,7 +91,11 @@ describe('RedisStateStore clock', () => {
     // Replies held up on the way back (Redis ran the script at once) are what a midpoint estimate
     // gets wrong by half the delay; a clock stepped back must not be held to the old offset.
     const proxy = await startFaultProxy({ target: server });
-    const lopsided = new Redis(proxy.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    const lopsided = new Redis(proxy.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      lazyConnect: true,
+    });
     await lopsided.connect();
     let skewMs = -600_000;
     const store = new RedisStateStore({
