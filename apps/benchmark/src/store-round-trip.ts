@@ -10,11 +10,15 @@ const MEASUREMENT = '5 store round trip';
 const SUCCESS: readonly CallOutcome[] = [{ kind: 'success' }];
 const TRIVIAL_SCRIPT = 'return 1';
 
-const SERVER_TARGET_US = 5;
+/**
+ * Redis time per script: the issue's 5 µs at its 1.8 µs raw EVALSHA, held as the ratio (3x a raw
+ * EVALSHA in the same run), since a shared machine's absolute times vary twofold between runs.
+ */
+const SERVER_TARGET_RATIO = 3;
 const SCRIPT_REMEDY =
-  'a compact encoding (the state as one packed field read and written whole, instead of HGETALL and HSET of every field), ' +
-  'decoding and clamping left to the client, fewer redis.call per script (no TYPE, no TIME where the caller is not judged on Redis time), ' +
-  'and Redis Functions (FUNCTION LOAD once, FCALL_RO for reads)';
+  'fewer commands inside the script (each redis.call costs about one raw EVALSHA: TIME, HGET, HSET and PEXPIRE make a record 5 of them), ' +
+  'Redis Functions (FUNCTION LOAD once: no per-call closures and tables, the policy parsed once per distinct policy), ' +
+  'and the TTL refreshed only when it runs low instead of on every write';
 
 /** Server-side microseconds Redis has spent in EVALSHA and EVALSHA_RO so far, and their calls. */
 async function evalshaServerTime(client: Redis): Promise<{ calls: number; usec: number }> {
@@ -97,8 +101,8 @@ export async function measureStoreRoundTrip(context: BenchContext): Promise<Meas
         unit: 'µs',
         ratio: value / rawServerUs,
         ratioOf: 'EVALSHA server time',
-        target: `<= ${SERVER_TARGET_US} µs`,
-        met: value <= SERVER_TARGET_US,
+        target: `<= ${SERVER_TARGET_RATIO.toFixed(2)}x EVALSHA server time`,
+        met: value / rawServerUs <= SERVER_TARGET_RATIO,
         remedy: SCRIPT_REMEDY,
       });
     const rawNs = figureOf(figures, 'raw EVALSHA (return 1)').medianNsPerOp;

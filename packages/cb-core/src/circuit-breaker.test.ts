@@ -507,6 +507,22 @@ describe('CircuitBreaker', () => {
     await expect(breaker.execute(ok)).rejects.toBeInstanceOf(CircuitOpenError);
   });
 
+  it('reads the store once for a refresh that loads the view, and again for each later refresh', async () => {
+    store = new ScriptedStore({ verifiesPushes: true });
+    const breaker = make();
+    const reads = () => store.operations.filter((op) => op === 'getState').length;
+    await breaker.refresh();
+    expect(reads()).toBe(1);
+    await breaker.refresh();
+    expect(reads()).toBe(2);
+    // A refresh while a call's first load is under way waits for it, then reads anew.
+    const other = make({ name: 'other' });
+    const call = other.execute(ok);
+    await other.refresh();
+    await call;
+    expect(reads()).toBe(4);
+  });
+
   it('takes an absent circuit from a read that raced with nothing (expired or deleted)', async () => {
     const breaker = make({ failureThreshold: 1 });
     await failTimes(breaker, 1);

@@ -168,7 +168,12 @@ export class CircuitView {
 
   /** Re-reads the circuit now and returns the refreshed view. */
   async refresh(): Promise<CircuitStateData> {
-    if (!this.#loaded) await this.load();
+    if (!this.#loaded) {
+      // The first load is this read when this call starts it: read once, not twice.
+      const starting = this.#loading === null;
+      await this.load();
+      if (starting) return this.#data;
+    }
     this.lastRefresh = this.#clock.now();
     const issued = this.#changes;
     const data = await this.#store.getState(this.#name);

@@ -1,7 +1,6 @@
-import { monotonicNow } from '@xnai/kit';
+import { monotonicNow, startDeadline, type Timing } from '@xnai/kit';
 import type { Redis } from 'ioredis';
 import type { Connection } from './connection.js';
-import { startDeadline, type Timing } from './deadline.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
 
 /** What running a command needs from the manager. */

@@ -1,5 +1,5 @@
+import { type Timing, withDeadline } from '@xnai/kit';
 import type { Connection } from './connection.js';
-import { type Timing, withDeadline } from './deadline.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
 

@@ -1,5 +1,4 @@
-import type { TimerHandle } from '@xnai/kit';
-import type { Timing } from './deadline.js';
+import type { TimerHandle, Timing } from '@xnai/kit';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import type { ConnectionMode } from './health-status.js';
 

@@ -1,6 +1,5 @@
-import { type Disposable, Listeners, toDisposable } from '@xnai/kit';
+import { type Disposable, Listeners, type Timing, toDisposable, withDeadline } from '@xnai/kit';
 import type { Connection } from './connection.js';
-import { type Timing, withDeadline } from './deadline.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';
 import type { SubscriberReconnectedEvent } from './events.js';
 

@@ -1,4 +1,4 @@
-import { type Disposable, monotonicNow, type TimerHandle } from '@xnai/kit';
+import { cancellableSleep, type Disposable, monotonicNow, type TimerHandle, type Timing } from '@xnai/kit';
 import type { Redis } from 'ioredis';
 import { AdaptiveTimeout } from './adaptive-timeout.js';
 import { reconnectDelayMs } from './backoff.js';
@@ -7,7 +7,6 @@ import { type CommandHost, runCommand } from './commands.js';
 import { ConfigurationFailure } from './configuration-failure.js';
 import { runConnectAttempts } from './connect-attempts.js';
 import { Connection, type ConnectionEvents } from './connection.js';
-import { cancellableSleep, type Timing } from './deadline.js';
 import { RedisAuthenticationError } from './errors/redis-authentication-error.js';
 import type { RedisManagerError } from './errors/redis-manager-error.js';
 import { RedisTimeoutError } from './errors/redis-timeout-error.js';

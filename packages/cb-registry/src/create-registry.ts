@@ -16,8 +16,8 @@ export interface CreateCircuitBreakerRegistryOptions
   extends RedisConnectionOptions,
     Omit<CircuitBreakerRegistryOptions, 'redis' | 'clock'> {
   /**
-   * How long the factory waits for Redis before it returns. It returns earlier once connected or on
-   * the first connection error; either way the registry is usable (on the in-memory fallback until
+   * How long the factory waits for Redis before it returns. It returns earlier once connected (and
+   * its events subscription is live, a round trip more) or on the first connection error; either way the registry is usable (on the in-memory fallback until
    * Redis answers) and keeps connecting in the background, reconciling once it does.
    * @default 5000
    */
@@ -95,17 +95,34 @@ export async function createCircuitBreakerRegistry(
     await manager.disconnect();
     throw error;
   }
-  if (manager.isConnected || awaitConnectionMs === 0) return created;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(finish, awaitConnectionMs);
-    timer.unref();
-    const errors = manager.onError(finish);
-    manager.connect().then(finish, finish);
-    function finish(): void {
-      clearTimeout(timer);
-      errors[Symbol.dispose]();
-      resolve();
-    }
-  });
+  if (awaitConnectionMs === 0) return created;
+  const deadline = performance.now() + awaitConnectionMs;
+  if (!manager.isConnected) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, awaitConnectionMs);
+      timer.unref();
+      const errors = manager.onError(finish);
+      manager.connect().then(finish, finish);
+      function finish(): void {
+        clearTimeout(timer);
+        errors[Symbol.dispose]();
+        resolve();
+      }
+    });
+  }
+  // And for the events subscription (a round trip more): circuits registered right after this
+  // resolves then read Redis once, with every later change pushed to them, instead of being re-read
+  // together once it is live.
+  const store = created.stateManager.redisStore;
+  if (manager.isConnected && store !== null) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+      timer.unref();
+      store.whenSubscribed().then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
   return created;
 }

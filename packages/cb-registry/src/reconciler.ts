@@ -73,8 +73,12 @@ export interface ReconcilerHost {
 }
 
 const MAX_MERGE_ATTEMPTS = 5;
-/** Circuits reconciled at once. */
-const RECONCILE_CONCURRENCY = 16;
+/**
+ * Circuits reconciled at once. Their reads, asked for in the same turn of the event loop, reach
+ * Redis as one pipeline of plain HGETs (the Redis store batches them): 1,000 circuits take about
+ * 16 round trips.
+ */
+const RECONCILE_CONCURRENCY = 64;
 /** First retry of circuits that stay pending while Redis is up; doubles per failed run. */
 const PENDING_RETRY_MS = 100;
 const PENDING_RETRY_MAX_MS = 5_000;
@@ -154,14 +158,17 @@ export class Reconciler {
       for (const name of host.servedNames()) names.add(name);
     }
     const queue = [...names];
+    // Taken by index: shift() on an array of 100,000 names is quadratic in V8 (11.8 s here).
+    let next = 0;
     const written: string[] = [];
     let conflicting = 0;
     let reseeded = 0;
     let failed = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
-        const name = queue.shift();
-        if (name === undefined || host.isClosed()) return;
+        if (next >= queue.length || host.isClosed()) return;
+        const name = queue[next] as string;
+        next += 1;
         try {
           const outcome = await host.book.exclusive(name, () => this.#reconcileOne(name));
           if (outcome.conflict) conflicting += 1;
@@ -171,8 +178,8 @@ export class Reconciler {
         } catch {
           failed += 1;
           if (!host.manager.isConnected) {
-            failed += queue.length;
-            queue.length = 0;
+            failed += queue.length - next;
+            next = queue.length;
           }
         }
       }

@@ -26,7 +26,7 @@ import {
 import type { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { RedisStateStore } from '@xnai/cb-store-redis';
-import { assertClock, createOptionsReader } from '@xnai/kit';
+import { assertClock, createOptionsReader, InFlightLimit, withDeadline } from '@xnai/kit';
 import { CircuitBook } from './circuit-book.js';
 import { protects, type ReconciledEvent, Reconciler, type ReconcileTrigger } from './reconciler.js';
 
@@ -136,6 +136,14 @@ const readOptions = createOptionsReader(DEFAULT_CIRCUIT_BREAKER_STATE_MANAGER_OP
 
 class OperationTimeout extends Error {}
 
+/**
+ * Reads of Redis in flight at once; the rest wait their turn, and their operation timeout starts
+ * when they are sent. A burst of first reads (100,000 circuits registered at start) then flows at
+ * the rate Redis answers instead of timing out in the client queue and being served from memory.
+ * A read whose turn comes while Redis is unavailable is served from memory at once.
+ */
+const READS_IN_FLIGHT = 256;
+
 function fromGlobal(disposable: globalThis.Disposable): { dispose(): void } {
   return toDisposable(() => disposable[Symbol.dispose]());
 }
@@ -179,6 +187,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #mirror: MemoryStateStore;
   readonly #timers: Clock & TimerProvider;
   readonly #book = new CircuitBook();
+  readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
   readonly #listeners = new ChangeListeners();
   readonly #operationListeners = new Listeners<StoreOperationEvent>();
   readonly #reconciler: Reconciler | null;
@@ -334,21 +343,19 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     if (this.#closed) throw new ClosedError('CircuitBreakerStateManager');
   }
 
+  /**
+   * `operation` within the operation timeout. The deadline is the connection manager's kind: a
+   * timer that fires late because the event loop was blocked (registering 100,000 circuits in one
+   * loop, 2 s here) first lets replies that arrived meanwhile be read, so a stall is not taken for
+   * a slow Redis (every one of those 100,000 first reads was served from memory before).
+   */
   #bounded<T>(operation: Promise<T>): Promise<T> {
-    const timeoutMs = this.#manager?.operationTimeoutMs ?? 250;
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#timers.setTimeout(() => reject(new OperationTimeout()), timeoutMs);
-      operation.then(
-        (value) => {
-          this.#timers.clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#timers.clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+    return withDeadline(
+      operation,
+      this.#manager?.operationTimeoutMs ?? 250,
+      { clock: this.#timers },
+      () => new OperationTimeout(),
+    );
   }
 
   /**
@@ -374,7 +381,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     let failure: unknown;
     if (this.redisAvailable) {
       try {
-        const result = await this.#bounded(viaRedis());
+        // Reads wait their turn before the operation timeout starts (see READS_IN_FLIGHT).
+        const result =
+          operation === 'getState'
+            ? await this.#reads.run(() => this.#bounded(viaRedis()))
+            : await this.#bounded(viaRedis());
         this.#take(name, stateOf(result));
         if (timed) this.#reportOperation(name, operation, 'redis', started, false, undefined);
         return result;

@@ -239,6 +239,40 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     );
   });
 
+  it('reads circuits asked for together as one pipeline of HGETs, judging each as a lone read does', async () => {
+    fresh();
+    const names = Array.from({ length: 40 }, (_, index) => `b${index}`);
+    for (const name of names.slice(0, 30)) await store.record(name, [FAIL], policy);
+    await store.deleteState('b0');
+    await raw.rpush(`${store.keyPrefix}b30`, 'not ours');
+    await raw.hset(`${store.keyPrefix}b31`, 'someone', 'else');
+    await patchData(`${store.keyPrefix}b1`, { state: 'ajar' });
+    const lone = new Map<string, unknown>();
+    for (const name of names) lone.set(name, await store.peek(name));
+    const loneProblems = problems.map((p) => `${p.name}: ${p.problem}`);
+    problems = [];
+    await raw.config('RESETSTAT');
+    const together = await Promise.all(names.map((name) => store.peek(name)));
+    const stats = await raw.info('commandstats');
+    const calls = (command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    expect(together).toEqual(names.map((name) => lone.get(name)));
+    expect(problems.map((p) => `${p.name}: ${p.problem}`).sort()).toEqual(loneProblems);
+    expect(loneProblems).toEqual([
+      'b1: unknown state',
+      'b30: key holds a list, not a hash',
+      'b31: schemaVersion is not 1',
+    ]);
+    // One TIME and one HGET per circuit; EXISTS and TYPE only for what HGET could not tell.
+    expect({
+      time: calls('time'),
+      hget: calls('hget'),
+      exists: calls('exists'),
+      type: calls('type'),
+      scripts: calls('evalsha_ro') + calls('evalsha'),
+    }).toEqual({ time: 1, hget: 40, exists: 9, type: 1, scripts: 0 });
+  });
+
   it('carries on when the key is deleted between operations', async () => {
     fresh();
     await store.record('vanishing', [FAIL, FAIL], policy);

@@ -229,8 +229,19 @@ export function encodeStored(stored: StoredCircuit): string {
   );
 }
 
-/** The policy as the script's ARGV[6..20]. */
-export function encodePolicy(p: CircuitPolicy): string[] {
+/** Encodings of frozen policies (resolvePolicy() interns them: one object per configuration). */
+const encodedPolicies = new WeakMap<CircuitPolicy, readonly string[]>();
+
+/** The policy as the script's ARGV[6..20]; computed once per frozen policy object. */
+export function encodePolicy(p: CircuitPolicy): readonly string[] {
+  const known = encodedPolicies.get(p);
+  if (known !== undefined) return known;
+  const encoded = encodePolicyFields(p);
+  if (Object.isFrozen(p)) encodedPolicies.set(p, encoded);
+  return encoded;
+}
+
+function encodePolicyFields(p: CircuitPolicy): string[] {
   const w = p.slidingWindow;
   return [
     String(p.failureThreshold),

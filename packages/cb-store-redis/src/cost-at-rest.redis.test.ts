@@ -78,11 +78,26 @@ async function atRest(
 
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
 
-/** Commands the instance sent: scripts count once (the commands a script runs inside are not sent). */
+const scripts = (counts: Record<string, number>) =>
+  (counts.evalsha ?? 0) + (counts.evalsha_ro ?? 0) + (counts.eval ?? 0) + (counts.eval_ro ?? 0);
+
+/**
+ * Reads the instance made: every HGET but the one each transition script runs inside (commandstats
+ * counts those too). A read is a read script (which runs one HGET) or an HGET of a pipelined batch.
+ */
+const reads = (counts: Record<string, number>) =>
+  Math.max(0, (counts.hget ?? 0) - (counts.evalsha ?? 0) - (counts.eval ?? 0));
+
+/**
+ * Commands the instance sent: scripts count once (the commands a script runs inside are not sent),
+ * plus the HGETs and the TIME of pipelined reads (what is left once every script's own is taken off).
+ */
 const sent = (counts: Record<string, number>) =>
-  ['evalsha', 'evalsha_ro', 'eval', 'eval_ro', 'ping', 'set', 'get', 'publish', 'subscribe'].reduce(
+  ['ping', 'set', 'get', 'publish', 'subscribe'].reduce(
     (sum, name) => sum + (counts[name] ?? 0),
-    0,
+    scripts(counts) +
+      Math.max(0, (counts.hget ?? 0) - scripts(counts)) +
+      Math.max(0, (counts.time ?? 0) - scripts(counts)),
   );
 
 describe('Redis commands of one instance at rest', () => {
@@ -95,10 +110,10 @@ describe('Redis commands of one instance at rest', () => {
     );
     // DESIGN §8: at most 2 commands per second per instance with 1,000 active circuits.
     expect(total(verified)).toBeLessThanOrEqual(2 * seconds);
-    expect(verified.evalsha_ro ?? 0).toBe(0);
+    expect(reads(verified)).toBe(0);
     expect(verified.ping ?? 0).toBeGreaterThanOrEqual(1);
     // The old way: one read per circuit per refresh interval.
-    expect(rereading.evalsha_ro ?? rereading.evalsha ?? 0).toBeGreaterThanOrEqual(CIRCUITS);
+    expect(reads(rereading)).toBeGreaterThanOrEqual(CIRCUITS);
   }, 60_000);
 
   it('stay within the write budget with a sliding window on every circuit, each called 10 times a second', async () => {

@@ -37,7 +37,9 @@ import {
   type TransitionReason,
   validateCircuitName,
 } from '@xnai/cb-core';
-import { decodeStored, encodePolicy, encodeStored } from './codec.js';
+import { InFlightLimit } from '@xnai/kit';
+import type { ChainableCommander } from 'ioredis';
+import { DATA_FIELD, decodeStored, encodePolicy, encodeStored } from './codec.js';
 import {
   ClientLink,
   ExecutorLink,
@@ -158,8 +160,28 @@ const OPTION_NAMES = new Set([
  * say of Redis time (200 ppm: four times what NTP tolerates of a free-running clock).
  */
 const CLOCK_DRIFT = 0.000_2;
+/**
+ * Reads in flight at once per store; the rest wait their turn. A registry of 100,000 circuits loads
+ * each one's view at registration: sent all at once, the last ones waited in the client past the
+ * operation timeout and the connection manager entered fallback mode (benchmark row
+ * `registry.fallback`).
+ */
+const READS_IN_FLIGHT = 256;
 /** Longest a write waits for a pending subscription to come up. */
 const SUBSCRIPTION_WAIT_MS = 250;
+
+/** What a read found: Redis time then, the key's type (`none` for no key), our packed data. */
+interface RawRead {
+  readonly now: number;
+  readonly type: string;
+  readonly data: string;
+}
+
+interface PendingRead {
+  readonly key: string;
+  resolve(read: RawRead): void;
+  reject(error: unknown): void;
+}
 
 interface Script {
   readonly source: string;
@@ -231,6 +253,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   /** Settles once our own subscription is known to be live (see {@link whenSubscribed}). */
   #subscribed: Promise<void> | null = null;
   #subscribedPending = false;
+  /** The wait of {@link #waitForSubscription} under way, shared. */
+  #subscriptionWait: Promise<void> | null = null;
   #helloToken = '';
   #onHello: (() => void) | null = null;
   /** A read ran before the subscription was known to be live (its wait timed out). */
@@ -238,6 +262,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   readonly #subscriberCheckIntervalMs: number | null;
   readonly #deferredWritesPerSecond: number | null;
   #subscriberCheck: ReturnType<typeof setInterval> | null = null;
+  /** Reads in flight (see {@link READS_IN_FLIGHT}). */
+  readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
+  /** Reads asked for in this turn of the event loop, sent together (see {@link #read}). */
+  #readBatch: PendingRead[] | null = null;
+  /** Reads may go as one pipeline: not on a cluster, whose pipelines must stay in one slot. */
+  #pipelines = true;
   #closed = false;
   #stats = { corruptStates: 0, clampedStates: 0, scriptReloads: 0, foreignMessages: 0 };
 
@@ -251,8 +281,10 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       600_000,
     );
     if (isCommandExecutor(options.redis)) this.#link = new ExecutorLink(options.redis);
-    else if (isRedisClient(options.redis)) this.#link = new ClientLink(options.redis, operationTimeoutMs);
-    else {
+    else if (isRedisClient(options.redis)) {
+      this.#link = new ClientLink(options.redis, operationTimeoutMs);
+      this.#pipelines = !('isCluster' in options.redis && options.redis.isCluster === true);
+    } else {
       throw new TypeError(
         `redis must be a RedisConnectionManager or an ioredis client, got ${typeof options.redis}`,
       );
@@ -444,16 +476,25 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     this.#offsetMs = (low + high) / 2;
   }
 
-  async #waitForSubscription(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.#subscribed,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, SUBSCRIPTION_WAIT_MS);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
+  /**
+   * Waits (at most {@link SUBSCRIPTION_WAIT_MS}) for the subscription to be live: one wait and one
+   * timer shared by every read and write that comes meanwhile (100,000 circuits registered at once
+   * made 100,000 timers). A timer that fires late is no proof that the subscription is not live: an
+   * event-loop stall (that same burst of registrations, 2 s here) holds back the reply that makes it
+   * live as well, so what arrived meanwhile is read first (`setImmediate` runs after the poll phase).
+   */
+  #waitForSubscription(): Promise<void> {
+    this.#subscriptionWait ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => setImmediate(resolve), SUBSCRIPTION_WAIT_MS);
+      timer.unref();
+      this.#subscribed?.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }).finally(() => {
+      this.#subscriptionWait = null;
+    });
+    return this.#subscriptionWait;
   }
 
   #admission(reply: unknown[]): Admission | null {
@@ -487,24 +528,105 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     // A read must come after the subscription is live, or a change made in between reaches nobody.
     if (this.#subscribedPending) await this.#waitForSubscription();
     if (this.#onHello !== null) this.#readBeforeLive = true;
-    let reply: unknown[];
-    const sentAt = this.#localClock.now();
+    let read: RawRead;
     try {
-      reply = await this.#eval(READ, this.#key(name), [], true);
+      read = await this.#reads.run(() => this.#read(name));
     } catch (error) {
       throw toStoreError(error, `read circuit "${name}"`);
     }
-    this.#learnOffset(Number(reply[0]), sentAt);
-    const now = this.#useClientTime ? Math.floor(this.#localClock.now()) : Number(reply[0]);
-    const type = String(reply[1]);
-    if (type === 'none') return undefined;
-    if (type !== 'hash') {
-      this.#reportProblem(name, `key holds a ${type}, not a hash`);
+    const now = this.#useClientTime ? Math.floor(this.#localClock.now()) : read.now;
+    if (read.type === 'none') return undefined;
+    if (read.type !== 'hash') {
+      this.#reportProblem(name, `key holds a ${read.type}, not a hash`);
       return undefined;
     }
-    const decoded = decodeStored(String(reply[2] ?? ''), { now, limits: READ_LIMITS });
+    const decoded = decodeStored(read.data, { now, limits: READ_LIMITS });
     if (decoded.problem !== null) this.#reportProblem(name, decoded.problem);
     return decoded.stored;
+  }
+
+  /**
+   * What Redis holds under the circuit's key. Reads asked for together (in one turn of the event
+   * loop: a burst of registrations, a reconciliation) go as one pipeline of plain `HGET`s after one
+   * `TIME`, a round trip and one socket write for all, costing Redis about one raw command each
+   * instead of a script each; a read alone runs the read script.
+   */
+  #read(name: string): Promise<RawRead> {
+    return new Promise<RawRead>((resolve, reject) => {
+      let batch = this.#readBatch;
+      if (batch === null) {
+        batch = [];
+        this.#readBatch = batch;
+        queueMicrotask(() => void this.#flushReads());
+      }
+      batch.push({ key: this.#key(name), resolve, reject });
+    });
+  }
+
+  async #flushReads(): Promise<void> {
+    const batch = this.#readBatch ?? [];
+    this.#readBatch = null;
+    const single = batch.length === 1 ? batch[0] : undefined;
+    if (single !== undefined || !this.#pipelines) {
+      for (const read of batch) {
+        const sentAt = this.#localClock.now();
+        this.#eval(READ, read.key, [], true).then((reply) => {
+          this.#learnOffset(Number(reply[0]), sentAt);
+          read.resolve({ now: Number(reply[0]), type: String(reply[1]), data: String(reply[2] ?? '') });
+        }, read.reject);
+      }
+      return;
+    }
+    try {
+      const sentAt = this.#localClock.now();
+      const replies = await this.#pipeline((pipeline) => {
+        pipeline.time();
+        for (const read of batch) pipeline.hget(read.key, DATA_FIELD);
+      });
+      const [timeError, time] = replies[0] ?? [new Error('no reply to TIME')];
+      if (timeError) throw timeError;
+      const [seconds, micros] = time as [string, string];
+      const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+      this.#learnOffset(now, sentAt);
+      // Nothing under the field: no key, or a hash that is not ours (reported, as the script does).
+      const missing: number[] = [];
+      const wrongType: number[] = [];
+      batch.forEach((_, index) => {
+        const [error, value] = replies[index + 1] ?? [new Error('no reply')];
+        if (error) {
+          if (replyCode(error) === 'WRONGTYPE') wrongType.push(index);
+          else (batch[index] as PendingRead).reject(error);
+        } else if (value === null) missing.push(index);
+        else (batch[index] as PendingRead).resolve({ now, type: 'hash', data: String(value) });
+      });
+      if (missing.length === 0 && wrongType.length === 0) return;
+      const checks = await this.#pipeline((pipeline) => {
+        for (const index of missing) pipeline.exists((batch[index] as PendingRead).key);
+        for (const index of wrongType) pipeline.type((batch[index] as PendingRead).key);
+      });
+      [...missing, ...wrongType].forEach((index, at) => {
+        const read = batch[index] as PendingRead;
+        const [error, value] = checks[at] ?? [new Error('no reply')];
+        if (error) read.reject(error);
+        else if (at < missing.length)
+          read.resolve({ now, type: Number(value) === 0 ? 'none' : 'hash', data: '' });
+        else read.resolve({ now, type: String(value), data: '' });
+      });
+    } catch (error) {
+      for (const read of batch) read.reject(error);
+    }
+  }
+
+  /** Runs one pipeline of plain commands; resolves with its `[error, reply]` pairs. */
+  async #pipeline(fill: (pipeline: ChainableCommander) => void): Promise<Array<[Error | null, unknown]>> {
+    // Only to a single Redis (see #pipelines): the connection manager has no cluster mode yet.
+    const replies = await this.#link.run((client) => {
+      const pipeline = client.pipeline();
+      fill(pipeline);
+      return pipeline.exec();
+    });
+    if (replies === null) throw new Error('the pipeline was discarded');
+    return replies;
   }
 
   /**
@@ -747,12 +869,19 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       attempts += 1;
       // Writes wait for the subscription only during the first attempts (up to SUBSCRIPTION_WAIT_MS).
       if (attempts > 200) this.#subscribedPending = false;
-      // Redis unreachable: nobody waits for a subscription that cannot come up yet.
+      // Redis unreachable: nobody waits for a subscription that cannot come up yet. Once a token
+      // reached Redis (the store was made before its connection was up), the subscription is
+      // about to be live: reads and writes wait for it again, as at the start.
       this.#link
         .run((client) => client.publish(this.channel, hello))
-        .catch(() => {
-          this.#subscribedPending = false;
-        });
+        .then(
+          () => {
+            if (this.#onHello !== null && attempts <= 200) this.#subscribedPending = true;
+          },
+          () => {
+            this.#subscribedPending = false;
+          },
+        );
       // Until the token comes back: every 25 ms at first, then every second (Redis still away).
       setTimeout(publish, attempts < 200 ? 25 : 1_000).unref();
     };

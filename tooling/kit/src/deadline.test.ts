@@ -1,5 +1,5 @@
-import type { Clock, TimerHandle, TimerProvider } from '@xnai/kit';
 import { describe, expect, it } from 'vitest';
+import type { Clock, TimerHandle, TimerProvider } from './clock.js';
 import { stallThresholdMs, startDeadline, withDeadline } from './deadline.js';
 
 /** Timers that fire only when told, and a clock that says what the test wants: lateness on demand. */

@@ -1,4 +1,4 @@
-import { type Clock, monotonicNow, type TimerHandle, type TimerProvider } from '@xnai/kit';
+import { type Clock, monotonicNow, type TimerHandle, type TimerProvider } from './clock.js';
 
 /** Where deadlines get their time and timers from: the manager's `clock` option. */
 export interface Timing {

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { InFlightLimit } from './in-flight-limit.js';
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('InFlightLimit', () => {
+  it('runs at most `limit` tasks at once, the rest in arrival order, and hands each slot on', async () => {
+    const limit = new InFlightLimit(3);
+    const started: number[] = [];
+    const finish: Array<() => void> = [];
+    let running = 0;
+    let most = 0;
+    const results = Array.from({ length: 10 }, (_, index) =>
+      limit.run(async () => {
+        started.push(index);
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => finish.push(resolve));
+        running -= 1;
+        return index * 2;
+      }),
+    );
+    await tick();
+    expect(started).toEqual([0, 1, 2]);
+    expect([limit.active, limit.waiting]).toEqual([3, 7]);
+    while (finish.length > 0) {
+      finish.shift()?.();
+      await tick();
+    }
+    expect(await Promise.all(results)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(most).toBe(3);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+
+  it('frees the slot of a task that throws, and passes the error on', async () => {
+    const limit = new InFlightLimit(1);
+    const failing = limit.run(() => Promise.reject(new Error('boom')));
+    const next = limit.run(async () => 'next');
+    await expect(failing).rejects.toThrow('boom');
+    await expect(next).resolves.toBe('next');
+    expect(limit.active).toBe(0);
+  });
+
+  it('rejects a limit that is not a positive integer', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new InFlightLimit(bad)).toThrow(RangeError);
+  });
+});
