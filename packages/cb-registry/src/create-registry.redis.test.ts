@@ -1,5 +1,6 @@
+import { resolvePolicy } from '@xnai/cb-core';
 import { RedisStateStore } from '@xnai/cb-store-redis';
-import { getFreePort, type RedisServer, startRedis } from '@xnai/test-utils';
+import { getFreePort, type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCircuitBreakerRegistry } from './create-registry.js';
@@ -83,4 +84,49 @@ describe('createCircuitBreakerRegistry({ clock })', () => {
       await registry.cleanup();
     }
   });
+});
+
+describe('a burst of registrations', () => {
+  it('registers 20,000 circuits in one loop: every first read is answered by Redis, once, and open circuits load open', async () => {
+    // The loop blocks the event loop for a second or more: a timer that fires after it must not
+    // be taken for a slow Redis (before: every first read was served from the empty mirror, and
+    // circuits open in Redis loaded closed until a reconciliation of all of them).
+    const keyPrefix = `burst:${Date.now()}:`;
+    const count = 20_000;
+    const names = Array.from({ length: count }, (_, index) => `c${index}`);
+    const opened = names.filter((_, index) => index % 400 === 7);
+    const client = new Redis(server.url, { lazyConnect: true });
+    await client.connect();
+    const elsewhere = new RedisStateStore({ redis: client, keyPrefix });
+    for (const name of opened) await elsewhere.override(name, { mode: 'forced_open' }, resolvePolicy());
+    await elsewhere.close();
+    client.disconnect();
+
+    const registry = await createCircuitBreakerRegistry({ url: server.url, keyPrefix });
+    const served: Record<string, number> = {};
+    registry.stateManager.onOperation((event) => {
+      if (event.operation === 'getState') served[event.servedBy] = (served[event.servedBy] ?? 0) + 1;
+    });
+    const reconciled: string[] = [];
+    registry.onEvent((event) => {
+      if (event.type === 'reconciled') reconciled.push(event.trigger);
+    });
+    try {
+      const started = performance.now();
+      for (const name of names) registry.registerCircuitBreaker(name);
+      const loopMs = performance.now() - started;
+      await waitFor(() => (served.redis ?? 0) + (served.memory ?? 0) >= count, { timeoutMs: 60_000 });
+      const settledMs = performance.now() - started;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      console.log(
+        `[figures] 20,000 circuits registered in one loop: loop ${loopMs.toFixed(0)} ms, every first read answered ${settledMs.toFixed(0)} ms after the start; reads ${JSON.stringify(served)}`,
+      );
+      expect(served).toEqual({ redis: count });
+      expect(reconciled).toEqual([]);
+      expect(opened.map((name) => registry.get(name)?.status)).toEqual(opened.map(() => 'forced_open'));
+      expect(registry.get('c0')?.status).toBe('closed');
+    } finally {
+      await registry.cleanup();
+    }
+  }, 120_000);
 });
