@@ -19,12 +19,17 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Scripts Redis ran since the last CONFIG RESETSTAT (EVALSHA and EVALSHA_RO, whichever the store used). */
+/**
+ * Commands Redis ran since the last CONFIG RESETSTAT but this test's own: scripts, and pipelined
+ * reads (an HGET each), whichever the store used.
+ */
 async function scriptCalls(): Promise<number> {
   const info = await admin.info('commandstats');
   let calls = 0;
-  for (const match of info.matchAll(/^cmdstat_(evalsha|evalsha_ro|eval|fcall|fcall_ro):calls=(\d+)/gm)) {
-    calls += Number(match[2]);
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    // The subscriber check's PING (one per store every 5 s) is not a question about the circuit.
+    if (!['info', 'ping'].includes(match[1] as string) && !match[1]?.startsWith('config'))
+      calls += Number(match[2]);
   }
   return calls;
 }
