@@ -1,6 +1,6 @@
 import { CircuitBreaker } from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
-import { type RedisServer, startRedis } from '@xnai/test-utils';
+import { commandCounts, commandsSent, type RedisServer, readsMade, startRedis } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStateStore } from './redis-state-store.js';
@@ -21,17 +21,6 @@ afterAll(async () => {
 
 const CIRCUITS = 1_000;
 const REST_MS = 6_000;
-
-/** Commands Redis ran since the last CONFIG RESETSTAT, by command, without the test's own INFO and CONFIG. */
-async function commands(): Promise<Record<string, number>> {
-  const info = await admin.info('commandstats');
-  const counts: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    const name = match[1] as string;
-    if (name !== 'info' && !name.startsWith('config')) counts[name] = Number(match[2]);
-  }
-  return counts;
-}
 
 /**
  * One instance, 1,000 closed circuits each called every 50 ms for six seconds: how many commands
@@ -68,7 +57,7 @@ async function atRest(
       for (const breaker of breakers) await breaker.execute(() => 'ok');
       await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
     }
-    return await commands();
+    return await commandCounts(admin);
   } finally {
     for (const breaker of breakers) await breaker.close();
     await store.close();
@@ -77,28 +66,6 @@ async function atRest(
 }
 
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
-
-const scripts = (counts: Record<string, number>) =>
-  (counts.evalsha ?? 0) + (counts.evalsha_ro ?? 0) + (counts.eval ?? 0) + (counts.eval_ro ?? 0);
-
-/**
- * Reads the instance made: every HGET but the one each transition script runs inside (commandstats
- * counts those too). A read is a read script (which runs one HGET) or an HGET of a pipelined batch.
- */
-const reads = (counts: Record<string, number>) =>
-  Math.max(0, (counts.hget ?? 0) - (counts.evalsha ?? 0) - (counts.eval ?? 0));
-
-/**
- * Commands the instance sent: scripts count once (the commands a script runs inside are not sent),
- * plus the HGETs and the TIME of pipelined reads (what is left once every script's own is taken off).
- */
-const sent = (counts: Record<string, number>) =>
-  ['ping', 'set', 'get', 'publish', 'subscribe'].reduce(
-    (sum, name) => sum + (counts[name] ?? 0),
-    scripts(counts) +
-      Math.max(0, (counts.hget ?? 0) - scripts(counts)) +
-      Math.max(0, (counts.time ?? 0) - scripts(counts)),
-  );
 
 describe('Redis commands of one instance at rest', () => {
   it('do not grow with the number of circuits: the store checks its subscriber instead of every breaker re-reading', async () => {
@@ -110,10 +77,10 @@ describe('Redis commands of one instance at rest', () => {
     );
     // DESIGN §8: at most 2 commands per second per instance with 1,000 active circuits.
     expect(total(verified)).toBeLessThanOrEqual(2 * seconds);
-    expect(reads(verified)).toBe(0);
+    expect(readsMade(verified)).toBe(0);
     expect(verified.ping ?? 0).toBeGreaterThanOrEqual(1);
     // The old way: one read per circuit per refresh interval.
-    expect(reads(rereading)).toBeGreaterThanOrEqual(CIRCUITS);
+    expect(readsMade(rereading)).toBeGreaterThanOrEqual(CIRCUITS);
   }, 60_000);
 
   it('stay within the write budget with a sliding window on every circuit, each called 10 times a second', async () => {
@@ -121,11 +88,11 @@ describe('Redis commands of one instance at rest', () => {
     const unbudgeted = await atRest(5_000, { windowed: true, everyMs: 100, budget: null });
     const seconds = REST_MS / 1_000;
     console.log(
-      `[figures] at rest, ${CIRCUITS} closed circuits with a count window of 100, each called every 100 ms for ${seconds} s: ${sent(budgeted)} commands sent (${(sent(budgeted) / seconds).toFixed(1)}/s) with the default budget of 40 window writes per second; ${sent(unbudgeted)} (${(sent(unbudgeted) / seconds).toFixed(0)}/s) without a budget`,
+      `[figures] at rest, ${CIRCUITS} closed circuits with a count window of 100, each called every 100 ms for ${seconds} s: ${commandsSent(budgeted)} commands sent (${(commandsSent(budgeted) / seconds).toFixed(1)}/s) with the default budget of 40 window writes per second; ${commandsSent(unbudgeted)} (${(commandsSent(unbudgeted) / seconds).toFixed(0)}/s) without a budget`,
     );
     // DESIGN §8: at most 50 commands per second per instance with sliding windows on 1,000 circuits.
-    expect(sent(budgeted)).toBeLessThanOrEqual(50 * seconds);
+    expect(commandsSent(budgeted)).toBeLessThanOrEqual(50 * seconds);
     // Without the budget: one batch per circuit per recordIntervalMs (1 s).
-    expect(sent(unbudgeted)).toBeGreaterThanOrEqual(CIRCUITS * (seconds - 2));
+    expect(commandsSent(unbudgeted)).toBeGreaterThanOrEqual(CIRCUITS * (seconds - 2));
   }, 60_000);
 });

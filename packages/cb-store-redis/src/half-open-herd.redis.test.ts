@@ -1,6 +1,6 @@
 import { CircuitBreaker, CircuitOpenError } from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
-import { type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
+import { commandCounts, commandsSent, type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStateStore } from './redis-state-store.js';
@@ -20,18 +20,13 @@ afterAll(async () => {
 });
 
 /**
- * Commands Redis ran since the last CONFIG RESETSTAT but this test's own: scripts, and pipelined
- * reads (an HGET each), whichever the store used.
+ * Commands the stores sent since the last CONFIG RESETSTAT: scripts, pipelined reads, whichever the
+ * store used; the subscriber check's PING (one per store every 5 s) is not a question about the
+ * circuit.
  */
 async function scriptCalls(): Promise<number> {
-  const info = await admin.info('commandstats');
-  let calls = 0;
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    // The subscriber check's PING (one per store every 5 s) is not a question about the circuit.
-    if (!['info', 'ping'].includes(match[1] as string) && !match[1]?.startsWith('config'))
-      calls += Number(match[2]);
-  }
-  return calls;
+  const counts = await commandCounts(admin);
+  return commandsSent(counts) - (counts.ping ?? 0);
 }
 
 interface Instance {

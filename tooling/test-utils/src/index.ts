@@ -1,3 +1,4 @@
+export { commandCounts, commandsSent, readsMade, scriptsRun } from './command-stats.js';
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { getFreePort } from './free-port.js';
 export { type IpcWorker, percentile, startIpcWorker } from './ipc-worker.js';

@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Commands Redis ran since the last `CONFIG RESETSTAT`, by command (INFO commandstats), without the
+ * INFO and CONFIG commands a test sends to read them. Redis counts the commands a script runs
+ * inside too; {@link commandsSent} and {@link readsMade} take those off.
+ */
+export async function commandCounts(admin: Redis): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  const counts: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const name = match[1] as string;
+    if (name !== 'info' && !name.startsWith('config')) counts[name] = Number(match[2]);
+  }
+  return counts;
+}
+
+/** Scripts run (each counts once, whatever it runs inside). */
+export function scriptsRun(counts: Readonly<Record<string, number>>): number {
+  return (counts.evalsha ?? 0) + (counts.evalsha_ro ?? 0) + (counts.eval ?? 0) + (counts.eval_ro ?? 0);
+}
+
+/**
+ * Circuit reads made: a read script runs one HGET, a pipelined read is one HGET; every transition
+ * script (EVALSHA, EVAL) runs exactly one HGET inside as well, which is not a read.
+ */
+export function readsMade(counts: Readonly<Record<string, number>>): number {
+  return Math.max(0, (counts.hget ?? 0) - (counts.evalsha ?? 0) - (counts.eval ?? 0));
+}
+
+/**
+ * Commands a circuit-breaker store sent: scripts once each (not what they run inside), plus the
+ * HGETs and the TIME of pipelined reads (what is left once every script's own HGET and TIME is
+ * taken off), plus PING, SET, GET, PUBLISH and SUBSCRIBE.
+ */
+export function commandsSent(counts: Readonly<Record<string, number>>): number {
+  const scripts = scriptsRun(counts);
+  return ['ping', 'set', 'get', 'publish', 'subscribe'].reduce(
+    (sum, name) => sum + (counts[name] ?? 0),
+    scripts + Math.max(0, (counts.hget ?? 0) - scripts) + Math.max(0, (counts.time ?? 0) - scripts),
+  );
+}
