@@ -8,6 +8,7 @@ import {
   createCircuitBreaker,
   type StateChangeEvent,
 } from './circuit-breaker.js';
+import { createInitialState } from './circuit-state.js';
 import { CallTimeoutError } from './errors/call-timeout-error.js';
 import { CircuitOpenError } from './errors/circuit-open-error.js';
 import { ClosedError } from './errors/closed-error.js';
@@ -514,6 +515,24 @@ describe('CircuitBreaker', () => {
     store.states.delete('payments');
     await breaker.refresh();
     expect(breaker.status).toBe('closed');
+  });
+
+  it('reads the store once when refresh() is what loads it, twice when a load was already under way', async () => {
+    store.states.set('payments', {
+      ...createInitialState(T0),
+      state: 'open',
+      openUntil: T0 + 60_000,
+      version: 7,
+    });
+    const first = make();
+    expect(await first.refresh()).toMatchObject({ state: 'open', version: 7 });
+    expect(store.operations.filter((op) => op === 'getState')).toEqual(['getState']);
+    store.operations.length = 0;
+    const second = new CircuitBreaker({ name: 'payments', store });
+    const call = second.execute(ok).catch(() => undefined);
+    await second.refresh();
+    await call;
+    expect(store.operations.filter((op) => op === 'getState')).toEqual(['getState', 'getState']);
   });
 
   it('refreshes its view from the store as a backstop after refreshIntervalMs', async () => {
