@@ -5,14 +5,13 @@ import {
   assertKnownKeys,
   assertObject,
   assertOneOf,
-  type Clock,
   type Disposable,
   describeValue,
   Listeners,
   MAX_TIMER_DELAY_MS,
   monotonicNow,
-  type TimerProvider,
 } from '@xnai/kit';
+import { type BreakerSettings, shareSettings } from './breaker-settings.js';
 import {
   CallGroup,
   type GuardedEnd,
@@ -28,6 +27,7 @@ import {
   type CircuitState,
   type CircuitStateData,
   type CircuitStatus,
+  effectiveStatus,
 } from './circuit-state.js';
 import { CircuitOpenError } from './errors/circuit-open-error.js';
 import { ClosedError } from './errors/closed-error.js';
@@ -35,7 +35,7 @@ import { StoreUnavailableError } from './errors/store-unavailable-error.js';
 import { OutcomeRecorder } from './outcome-recorder.js';
 import { type CircuitPolicy, JITTER_SCALE, resolvePolicy } from './policy.js';
 import type { CircuitStateStore, OutcomeKind, ProbeTicket, RejectionReason } from './store.js';
-import { CircuitView, type StateChangeEvent, type StoreErrorEvent } from './view.js';
+import { CircuitView, type StateChangeEvent, type StoreErrorEvent, UNLOADED_VIEW } from './view.js';
 import { WriteBudget } from './write-budget.js';
 
 export {
@@ -94,22 +94,13 @@ function withoutStack<E>(build: () => E): E {
 export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly name: string;
   readonly policy: CircuitPolicy;
-  readonly #store: CircuitStateStore;
-  readonly #clock: Clock & TimerProvider;
-  /** The store's notion of now (Redis time, for a Redis store); the breaker's clock when it has none. */
-  readonly #storeClock: Clock;
-  readonly #random: () => number;
-  readonly #callTimeoutMs: number | null;
-  readonly #classifyError: (error: unknown) => OutcomeKind;
-  readonly #classifyResult: (value: unknown) => OutcomeKind;
-  readonly #fallback: ((error: unknown) => TFallback | PromiseLike<TFallback>) | null;
-  readonly #recordIntervalMs: number;
-  readonly #failClosed: boolean;
-  /** No call timeout and no slow-call measurement: calls need neither a timer nor a clock read. */
-  readonly #untimed: boolean;
-  /** The calls in flight under the breaker-wide signal, shared with every breaker on that signal. */
-  readonly #group: CallGroup | null;
-  readonly #view: CircuitView;
+  /**
+   * Everything else the breaker was configured with, resolved and frozen: one object shared by every
+   * breaker configured alike, so an idle breaker holds a handful of fields of its own.
+   */
+  readonly #settings: BreakerSettings;
+  /** Made on first use (a call, a read, a listener): a breaker never used holds none. */
+  #view: CircuitView | null = null;
   #recorder: OutcomeRecorder | null = null;
   /** Hot-path calls left before the next backstop clock check; -1: never (a local store). */
   #clockCheckCountdown: number;
@@ -131,26 +122,33 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         `store must implement CircuitStateStore specification v1, got ${describeValue(store.specificationVersion)}`,
       );
     }
-    this.#store = store;
-    this.#callTimeoutMs =
+    const callTimeoutMs =
       given.callTimeoutMs === null
         ? null
         : assertInteger('callTimeoutMs', given.callTimeoutMs, 1, MAX_TIMER_DELAY_MS);
-    this.policy = resolvePolicy(options, this.#callTimeoutMs ?? 0);
-    this.#classifyError = assertFunction('classifyError', given.classifyError);
-    this.#classifyResult = assertFunction('classifyResult', given.classifyResult);
-    this.#fallback = given.fallback === null ? null : assertFunction('fallback', given.fallback);
+    const policy = resolvePolicy(options, callTimeoutMs ?? 0);
+    this.policy = policy;
+    const classifyError = assertFunction<(error: unknown) => OutcomeKind>(
+      'classifyError',
+      given.classifyError,
+    );
+    const classifyResult = assertFunction<(value: unknown) => OutcomeKind>(
+      'classifyResult',
+      given.classifyResult,
+    );
+    const fallback =
+      given.fallback === null
+        ? null
+        : assertFunction<(error: unknown) => unknown>('fallback', given.fallback);
     const clock = assertClock('clock', given.clock);
-    this.#clock = clock;
-    this.#storeClock = store.clock ?? clock;
-    this.#random = assertFunction('random', given.random);
-    if (this.#random !== DEFAULT_CIRCUIT_BREAKER_OPTIONS.random) {
-      const sample: unknown = this.#random();
+    const random = assertFunction<() => number>('random', given.random);
+    if (random !== DEFAULT_CIRCUIT_BREAKER_OPTIONS.random) {
+      const sample: unknown = random();
       if (typeof sample !== 'number' || !(sample >= 0 && sample < 1)) {
         throw new RangeError(`random must return a number in [0, 1), got ${describeValue(sample)}`);
       }
     }
-    this.#recordIntervalMs = assertInteger(
+    const recordIntervalMs = assertInteger(
       'recordIntervalMs',
       given.recordIntervalMs ?? (store.local ? 0 : 1_000),
       0,
@@ -163,38 +161,54 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       !store.local &&
       ((options as { refreshIntervalMs?: unknown }).refreshIntervalMs !== undefined ||
         store.verifiesPushes !== true);
-    this.#failClosed =
+    const failClosed =
       assertOneOf('onStoreFailure', given.onStoreFailure, ['fail-open', 'fail-closed']) === 'fail-closed';
-    this.#untimed = this.#callTimeoutMs === null && this.policy.slowCallDurationMs === null;
     this.#clockCheckCountdown = backstop ? 0 : -1;
     const signal = given.signal as AbortSignal | null;
     if (signal !== null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
       throw new TypeError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
-    this.#group = signal === null ? null : CallGroup.of(signal);
-    this.#view = new CircuitView(
-      this.name,
+    this.#settings = shareSettings({
       store,
-      this.policy,
+      policy,
       clock,
-      this.#storeClock,
-      backstop ? refreshIntervalMs : Number.POSITIVE_INFINITY,
-    );
+      storeClock: store.clock ?? clock,
+      random,
+      callTimeoutMs,
+      classifyError,
+      classifyResult,
+      fallback,
+      recordIntervalMs,
+      failClosed,
+      untimed: callTimeoutMs === null && policy.slowCallDurationMs === null,
+      group: signal === null ? null : CallGroup.of(signal),
+      refreshIntervalMs: backstop ? refreshIntervalMs : Number.POSITIVE_INFINITY,
+    });
+  }
+
+  /** The view, made on first use. */
+  #viewNow(): CircuitView {
+    if (this.#view === null) {
+      this.#view = new CircuitView(this.name, this.#settings);
+      // A breaker closed before its first use: its view starts closed, as it would have been.
+      if (this.#closed) this.#viewNow().close();
+    }
+    return this.#view;
   }
 
   /** The status callers see now: `closed`, `open`, `half_open`, `forced_open` or `forced_closed`. */
   get status(): CircuitStatus {
-    return this.#view.statusAt(this.#storeClock.now());
+    return effectiveStatus(this.stateData, this.#settings.storeClock.now());
   }
 
   /** The state machine's state in the local view (overrides aside). */
   get state(): CircuitState {
-    return this.#view.data.state;
+    return this.stateData.state;
   }
 
   /** The local view of the circuit's stored state. */
   get stateData(): CircuitStateData {
-    return this.#view.data;
+    return this.#view === null ? UNLOADED_VIEW : this.#viewNow().data;
   }
 
   /**
@@ -218,10 +232,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     options?: ExecuteOptions,
   ): Promise<Awaited<T> | TFallback> {
     const view = this.#view;
+    const settings = this.#settings;
     const signal = options?.signal;
     // The common case: a loaded, closed circuit with nothing to time. Same steps as the general
     // path, without a promise of its own: `fn` gets the one signal that can abort it, as it is.
-    if (this.#untimed && view.loaded && !this.#closed) {
+    if (settings.untimed && view?.loaded && !this.#closed) {
       const data = view.data;
       if (data.state === 'closed' && data.override === null) {
         // The backstop refresh reads the clock, which costs more than the rest of this path: on a
@@ -230,11 +245,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         const countdown = this.#clockCheckCountdown;
         if (countdown === 0) {
           this.#clockCheckCountdown = CLOCK_CHECK_EVERY;
-          view.checkBackstop(this.#clock.now());
+          view.checkBackstop(settings.clock.now());
         } else if (countdown > 0) {
           this.#clockCheckCountdown = countdown - 1;
         }
-        const group = this.#group;
+        const group = settings.group;
         if ((signal === undefined || !signal.aborted) && (group === null || !group.signal.aborted)) {
           return this.#closedCall(fn, signal, group);
         }
@@ -300,7 +315,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     admit: boolean,
   ): Promise<Awaited<T> | TFallback> {
     if (this.#closed) throw new ClosedError(`Circuit breaker "${this.name}"`);
-    const group = this.#group;
+    const group = this.#settings.group;
     group?.enter();
     try {
       return await this.#admitAndRun(fn, signal, admit, group);
@@ -316,7 +331,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     group: CallGroup | null,
   ): Promise<Awaited<T> | TFallback> {
     const asked = this.#calls === null ? 0 : this.#elapsed();
-    const view = this.#view;
+    const view = this.#viewNow();
     let counted = admit;
     let probe: ProbeTicket | null = null;
     try {
@@ -324,10 +339,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       else if (signal?.aborted === true) throw new WaitAborted(signal.reason);
       else if (group?.signal.aborted === true) throw new WaitAborted(group.signal.reason);
       if (admit) {
-        const local = this.#clock.now();
+        const { clock, storeClock } = this.#settings;
+        const local = clock.now();
         view.checkBackstop(local);
         // Stored times (open period, override expiry) are the store's; compare them on its clock.
-        const now = this.#storeClock === this.#clock ? local : this.#storeClock.now();
+        const now = storeClock === clock ? local : storeClock.now();
         const data = view.data;
         const override = data.override;
         if (override !== null && (override.expiresAt === null || now < override.expiresAt)) {
@@ -366,7 +382,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     }
     const slowMs = this.policy.slowCallDurationMs;
     const started = this.#calls === null && slowMs === null ? 0 : this.#elapsed();
-    const timeoutMs = this.#callTimeoutMs;
+    const timeoutMs = this.#settings.callTimeoutMs;
     let end: GuardedEnd<Awaited<T>>;
     if (timeoutMs === null) {
       try {
@@ -375,7 +391,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         end = { kind: 'error', error };
       }
     } else {
-      end = await TimedCall.run(fn, signal, group, timeoutMs, this.#clock, this.name);
+      end = await TimedCall.run(fn, signal, group, timeoutMs, this.#settings.clock, this.name);
     }
     const slow = slowMs !== null && this.#elapsed() - started >= slowMs;
     switch (end.kind) {
@@ -425,7 +441,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   /** The reason of the call's signal or the breaker-wide one when either aborted, else a marker. */
   #abortReason(signal: AbortSignal | undefined): unknown {
     if (signal?.aborted === true) return signal.reason;
-    const group = this.#group;
+    const group = this.#settings.group;
     if (group?.signal.aborted === true) return group.signal.reason;
     return NOT_ABORTED;
   }
@@ -440,13 +456,13 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     group: CallGroup | null,
     asked: number,
   ): Promise<ProbeTicket | null | 'fail-open' | { rejected: Promise<TFallback> }> {
-    const request = this.#store.acquire(this.name, this.policy, {
+    const request = this.#settings.store.acquire(this.name, this.policy, {
       leaseId: this.#nextLeaseId(),
       jitter: this.#jitter(),
     });
     try {
       const result = await waitOrAbort(request, signal, group);
-      this.#view.applyConfirmed(result.state, null);
+      this.#viewNow().applyConfirmed(result.state, null);
       const admission = result.admission;
       if (!admission.allowed) return { rejected: this.#reject(admission.reason, admission.retryAt, asked) };
       return admission.probe;
@@ -455,7 +471,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         // The store may still grant the lease: give it back at once rather than hold it for probeLeaseMs.
         request.then(
           (result) => {
-            this.#view.applyConfirmed(result.state, null);
+            this.#viewNow().applyConfirmed(result.state, null);
             const admission = result.admission;
             if (admission.allowed && admission.probe !== null)
               this.#record('ignored', admission.probe, false);
@@ -464,8 +480,8 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         );
         throw error;
       }
-      this.#view.storeError('acquire', error);
-      if (this.#failClosed) {
+      this.#viewNow().storeError('acquire', error);
+      if (this.#settings.failClosed) {
         const unavailable = new StoreUnavailableError(
           `Circuit "${this.name}": the state store could not admit the call`,
           { cause: error },
@@ -499,7 +515,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       this.#settleAborted(probe, counted, started, aborted);
       return value;
     }
-    const kind = this.#classify(this.#classifyResult, value);
+    const kind = this.#classify(this.#settings.classifyResult, value);
     if (counted) this.#record(kind, probe, slow);
     if (this.#calls !== null) {
       const durationMs = this.#since(started);
@@ -541,7 +557,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       this.#settleAborted(probe, counted, started, aborted);
       return Promise.reject(error);
     }
-    const kind = this.#classify(this.#classifyError, error);
+    const kind = this.#classify(this.#settings.classifyError, error);
     if (counted) this.#record(kind, probe, slow);
     if (this.#calls !== null) {
       const durationMs = this.#since(started);
@@ -585,16 +601,17 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     // A call that settles after close() began (a registry closing after its grace period) is dropped.
     if (this.#closed) return;
     if (this.#recorder === null) {
-      if (!OutcomeRecorder.writes(kind, probe, this.#view, this.policy)) return;
-      const store = this.#store;
+      const view = this.#viewNow();
+      if (!OutcomeRecorder.writes(kind, probe, view, this.policy)) return;
+      const store = this.#settings.store;
       const perSecond = store.deferredWritesPerSecond;
-      const clock = this.#clock;
+      const clock = this.#settings.clock;
       this.#recorder = new OutcomeRecorder(
-        this.#view,
+        view,
         this.policy,
-        this.#storeClock,
+        this.#settings.storeClock,
         clock,
-        this.#recordIntervalMs,
+        this.#settings.recordIntervalMs,
         () => this.#jitter(),
         perSecond === undefined || store.local
           ? null
@@ -621,11 +638,14 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   }
 
   async #fail(error: unknown, started: number): Promise<TFallback> {
-    if (this.#fallback === null) throw error;
+    const fallback = this.#settings.fallback as
+      | ((error: unknown) => TFallback | PromiseLike<TFallback>)
+      | null;
+    if (fallback === null) throw error;
     if (this.#calls !== null) {
       this.#emit('fallback', { type: 'fallback', name: this.name, durationMs: this.#since(started), error });
     }
-    return this.#fallback(error);
+    return fallback(error);
   }
 
   #emitIgnored(started: number, probe: boolean, aborted: boolean, error: unknown): void {
@@ -646,7 +666,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   /** Milliseconds on the duration clock: the clock's `monotonic()` when it has one, else `now()`. */
   #elapsed(): number {
-    const clock = this.#clock;
+    const clock = this.#settings.clock;
     return clock.monotonic === undefined ? clock.now() : clock.monotonic();
   }
 
@@ -663,7 +683,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
    * that jitter and lease ids stay well-formed and every store computes the same open period.
    */
   #unit(): number {
-    const value = this.#random();
+    const value = this.#settings.random();
     return value >= 0 && value < 1 ? value : 0;
   }
 
@@ -674,7 +694,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   /** Re-reads the circuit from the store now and returns the refreshed view. */
   refresh(): Promise<CircuitStateData> {
-    return this.#view.refresh();
+    return this.#viewNow().refresh();
   }
 
   /**
@@ -692,17 +712,17 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
 
   /** Removes a manual override; the state machine's state applies again. */
   async clearOverride(): Promise<CircuitStateData> {
-    const data = await this.#store.override(this.name, null, this.policy);
-    this.#view.applyConfirmed(data, 'override_cleared', this.#storeClock.now());
-    return this.#view.data;
+    const data = await this.#settings.store.override(this.name, null, this.policy);
+    this.#viewNow().applyConfirmed(data, 'override_cleared', this.#settings.storeClock.now());
+    return this.#viewNow().data;
   }
 
   /** Closes the circuit and clears counters, backoff, probes and any override. */
   async reset(): Promise<CircuitStateData> {
     await this.#recorder?.flushPending();
-    const data = await this.#store.reset(this.name, this.policy);
-    this.#view.applyConfirmed(data, 'reset', this.#storeClock.now());
-    return this.#view.data;
+    const data = await this.#settings.store.reset(this.name, this.policy);
+    this.#viewNow().applyConfirmed(data, 'reset', this.#settings.storeClock.now());
+    return this.#viewNow().data;
   }
 
   async #override(
@@ -717,29 +737,29 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     const durationMs =
       options.durationMs === undefined ? null : assertInteger('durationMs', options.durationMs, 1);
     // The store resolves the duration on its own clock (Redis time for a Redis store).
-    const data = await this.#store.override(
+    const data = await this.#settings.store.override(
       this.name,
       { mode, reason: options.reason ?? null, durationMs },
       this.policy,
     );
-    this.#view.applyConfirmed(data, mode, this.#storeClock.now());
-    return this.#view.data;
+    this.#viewNow().applyConfirmed(data, mode, this.#settings.storeClock.now());
+    return this.#viewNow().data;
   }
 
   /** Sends outcomes still batched for the sliding window and waits for every write in flight. */
   async flush(): Promise<void> {
     await this.#recorder?.flushPending();
-    await this.#view.settled();
+    await this.#view?.settled();
   }
 
   /** Listens for status changes of this breaker's view. */
   onStateChange(listener: (event: StateChangeEvent) => void): Disposable {
-    return this.#view.onStateChange(listener);
+    return this.#viewNow().onStateChange(listener);
   }
 
   /** Listens for store failures the breaker absorbed. */
   onStoreError(listener: (event: StoreErrorEvent) => void): Disposable {
-    return this.#view.onStoreError(listener);
+    return this.#viewNow().onStoreError(listener);
   }
 
   /**
@@ -805,7 +825,7 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     await this.flush();
-    this.#view.close();
+    this.#view?.close();
     this.#calls = null;
   }
 

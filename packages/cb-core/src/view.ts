@@ -1,4 +1,5 @@
-import { type Clock, Listeners } from '@xnai/kit';
+import { Listeners } from '@xnai/kit';
+import type { BreakerSettings } from './breaker-settings.js';
 import {
   type CircuitStateData,
   type CircuitStatus,
@@ -6,8 +7,7 @@ import {
   effectiveStatus,
 } from './circuit-state.js';
 import type { RecordedOutcomes } from './outcome-batch.js';
-import type { CircuitPolicy } from './policy.js';
-import type { CircuitStateChange, CircuitStateStore, Disposable, TransitionReason } from './store.js';
+import type { CircuitStateChange, Disposable, TransitionReason } from './store.js';
 import { transition } from './transition.js';
 
 /** Payload of {@link CircuitBreaker.onStateChange}. */
@@ -41,7 +41,18 @@ function storedStatus(data: CircuitStateData): CircuitStatus {
 }
 
 /** The view of every breaker before its first read: shared, since views are replaced, never mutated. */
-const UNLOADED_VIEW: CircuitStateData = Object.freeze(createInitialState(0));
+export const UNLOADED_VIEW: CircuitStateData = Object.freeze(createInitialState(0));
+
+/** Data held back while own writes are in flight, with the reason it came with. */
+interface HeldBack {
+  readonly data: CircuitStateData;
+  readonly reason: ViewReason | null;
+}
+
+// Bits of `CircuitView.#flags`: one field instead of three booleans (a view lives as long as its breaker).
+const LOADED = 1;
+const REFRESHING = 2;
+const CLOSED = 4;
 
 /**
  * A breaker's local view of its circuit, and how it is kept current: loaded on first use, replaced
@@ -52,45 +63,33 @@ const UNLOADED_VIEW: CircuitStateData = Object.freeze(createInitialState(0));
  */
 export class CircuitView {
   readonly #name: string;
-  readonly #store: CircuitStateStore;
-  readonly #policy: CircuitPolicy;
-  readonly #storeClock: Clock;
-  readonly #clock: Clock;
-  readonly #refreshIntervalMs: number;
+  /** The breaker's settings (store, policy, clocks, refresh interval), shared by breakers alike. */
+  readonly #settings: BreakerSettings;
   #data: CircuitStateData = UNLOADED_VIEW;
   /** Highest version received from the store; -1 before the first read. */
   #confirmedVersion = -1;
   /** Newest data from the store that is held back while own writes are in flight. */
-  #heldBack: CircuitStateData | null = null;
-  #heldBackReason: ViewReason | null = null;
+  #heldBack: HeldBack | null = null;
   #inFlight = 0;
   /** Counts what changed the view (local outcomes, write replies, pushes), so a read can tell it raced. */
   #changes = 0;
-  /** Writes in flight, for flush(); allocated on the first write (an idle breaker stays small). */
+  /** Writes in flight, for flush(); allocated while there are any (an idle breaker stays small). */
   #writes: Set<Promise<void>> | null = null;
-  #loaded = false;
-  #loading: Promise<void> | null = null;
-  #refreshing = false;
-  lastRefresh = 0;
+  #flags = 0;
+  /** The first load while it runs; resolves `true` when its read succeeded. */
+  #loading: Promise<boolean> | null = null;
+  /**
+   * When the view was last read, on the breaker's clock; only kept with a backstop refresh, so that
+   * views that need none hold no boxed number for it.
+   */
+  #lastRefresh = 0;
   #subscription: Disposable | null = null;
-  #closed = false;
   #stateListeners: Listeners<StateChangeEvent> | null = null;
   #errorListeners: Listeners<StoreErrorEvent> | null = null;
 
-  constructor(
-    name: string,
-    store: CircuitStateStore,
-    policy: CircuitPolicy,
-    clock: Clock,
-    storeClock: Clock,
-    refreshIntervalMs: number,
-  ) {
+  constructor(name: string, settings: BreakerSettings) {
     this.#name = name;
-    this.#store = store;
-    this.#policy = policy;
-    this.#clock = clock;
-    this.#storeClock = storeClock;
-    this.#refreshIntervalMs = refreshIntervalMs;
+    this.#settings = settings;
   }
 
   get data(): CircuitStateData {
@@ -98,7 +97,7 @@ export class CircuitView {
   }
 
   get loaded(): boolean {
-    return this.#loaded;
+    return (this.#flags & LOADED) !== 0;
   }
 
   /** The status callers see at `now` (the store's clock). */
@@ -123,39 +122,56 @@ export class CircuitView {
   // ------------------------------------------------------------------------------------------
   // loading and refreshing
 
-  /** Subscribes to the circuit's pushed changes and reads it once. Resolves when loaded. */
-  load(): Promise<void> {
-    this.#loading ??= (async () => {
-      this.#subscription = this.#store.subscribe((change) => this.#onPush(change), { name: this.#name });
-      try {
-        const issued = this.#changes;
-        const data = await this.#store.getState(this.#name);
-        if (data !== undefined) this.#applyRead(data, issued);
-        else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
-      } catch (error) {
-        this.storeError('load', error);
-      }
-      this.lastRefresh = this.#clock.now();
-      this.#loaded = true;
-      // Loaded for good: nothing awaits this promise again, so an idle breaker does not keep it.
-      this.#loading = null;
-    })();
+  /**
+   * Subscribes to the circuit's pushed changes and reads it once. Resolves when loaded: `true` when
+   * the read succeeded (a failed one is reported as a store error and leaves the view as it was).
+   */
+  load(): Promise<boolean> {
+    this.#loading ??= this.#load();
     return this.#loading;
+  }
+
+  async #load(): Promise<boolean> {
+    const store = this.#settings.store;
+    // A bound method rather than an arrow function: no context object is kept for it, for life.
+    this.#subscription = store.subscribe(this.#onPush.bind(this), { name: this.#name });
+    let read = true;
+    try {
+      const issued = this.#changes;
+      const data = await store.getState(this.#name);
+      if (data !== undefined) this.#applyRead(data, issued);
+      else this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
+    } catch (error) {
+      read = false;
+      this.storeError('load', error);
+    }
+    this.#markRefreshed();
+    this.#flags |= LOADED;
+    // Loaded for good: nothing awaits this promise again, so an idle breaker does not keep it.
+    this.#loading = null;
+    return read;
+  }
+
+  /** Notes that the view was just read (only with a backstop refresh, which is what reads it). */
+  #markRefreshed(): void {
+    if (this.#settings.refreshIntervalMs !== Number.POSITIVE_INFINITY) {
+      this.#lastRefresh = this.#settings.clock.now();
+    }
   }
 
   /** Starts a background re-read unless one is under way (the backstop refresh). */
   refreshInBackground(now: number): void {
-    if (this.#refreshing) return;
-    this.#refreshing = true;
-    this.lastRefresh = now;
+    if ((this.#flags & REFRESHING) !== 0) return;
+    this.#flags |= REFRESHING;
+    this.#lastRefresh = now;
     const issued = this.#changes;
-    this.#store.getState(this.#name).then(
+    this.#settings.store.getState(this.#name).then(
       (data) => {
-        this.#refreshing = false;
+        this.#flags &= ~REFRESHING;
         this.#applyRead(data, issued);
       },
       (error: unknown) => {
-        this.#refreshing = false;
+        this.#flags &= ~REFRESHING;
         this.storeError('refresh', error);
       },
     );
@@ -163,20 +179,20 @@ export class CircuitView {
 
   /** When the view is older than `refreshIntervalMs`, a background re-read. */
   checkBackstop(now: number): void {
-    if (now - this.lastRefresh >= this.#refreshIntervalMs) this.refreshInBackground(now);
+    if (now - this.#lastRefresh >= this.#settings.refreshIntervalMs) this.refreshInBackground(now);
   }
 
   /** Re-reads the circuit now and returns the refreshed view. */
   async refresh(): Promise<CircuitStateData> {
-    if (!this.#loaded) {
-      // The first load is this read when this call starts it: read once, not twice.
+    if (!this.loaded) {
       const starting = this.#loading === null;
-      await this.load();
-      if (starting) return this.#data;
+      // A load this call started has just read the circuit: a second read would tell nothing more
+      // (and doubles the reads of a registry registering thousands of circuits at once).
+      if ((await this.load()) && starting) return this.#data;
     }
-    this.lastRefresh = this.#clock.now();
+    this.#markRefreshed();
     const issued = this.#changes;
-    const data = await this.#store.getState(this.#name);
+    const data = await this.#settings.store.getState(this.#name);
     this.#applyRead(data, issued);
     return this.#data;
   }
@@ -189,7 +205,10 @@ export class CircuitView {
   #applyRead(data: CircuitStateData | undefined, issued: number): void {
     const raced = this.#changes !== issued;
     if (data === undefined) {
-      if (!raced && this.#inFlight === 0) this.applyConfirmed(null, null);
+      // The store has nothing for a circuit this view never saw anything of: the view stays the
+      // shared unloaded one (a fresh closed circuit), as a first load leaves it, instead of a copy.
+      if (this.#data === UNLOADED_VIEW) this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
+      else if (!raced && this.#inFlight === 0) this.applyConfirmed(null, null);
       return;
     }
     if (raced && data.version <= this.#confirmedVersion) return;
@@ -197,7 +216,7 @@ export class CircuitView {
   }
 
   #onPush(change: CircuitStateChange): void {
-    if (this.#closed) return;
+    if ((this.#flags & CLOSED) !== 0) return;
     this.applyConfirmed(
       change.state,
       change.transition?.reason ?? null,
@@ -225,19 +244,18 @@ export class CircuitView {
       if (deletedVersion < this.#confirmedVersion && deletedVersion > 0) return;
       this.#confirmedVersion = deletedVersion;
       this.#heldBack = null;
-      this.#set(createInitialState(this.#storeClock.now()), reason ?? 'synchronized', at);
+      this.#set(createInitialState(this.#settings.storeClock.now()), reason ?? 'synchronized', at);
       return;
     }
     if (data.version >= this.#confirmedVersion) {
       this.#confirmedVersion = data.version;
+      const heldReason = this.#heldBack?.reason ?? null;
       if (this.#inFlight > 0) {
-        this.#heldBack = data;
-        this.#heldBackReason = reason ?? this.#heldBackReason;
+        this.#heldBack = { data, reason: reason ?? heldReason };
         return;
       }
       this.#heldBack = null;
-      this.#set(data, reason ?? this.#heldBackReason, at);
-      this.#heldBackReason = null;
+      this.#set(data, reason ?? heldReason, at);
     } else {
       this.#releaseHeldBack();
     }
@@ -248,11 +266,12 @@ export class CircuitView {
    * once (and announces the change with its real reason). Returns whether the status changed.
    */
   applyLocally(outcomes: RecordedOutcomes, jitter: number): boolean {
+    const settings = this.#settings;
     const local = transition(
       this.#data,
       { type: 'record', outcomes, jitter },
-      this.#policy,
-      this.#storeClock.now(),
+      settings.policy,
+      settings.storeClock.now(),
     );
     if (!local.changed) return false;
     this.#set(local.state, local.transition?.reason ?? null, local.transition?.at);
@@ -262,7 +281,8 @@ export class CircuitView {
   /** Sends outcomes to the store without delaying anyone; the reply replaces the view. */
   send(outcomes: RecordedOutcomes, jitter: number): Promise<void> {
     this.#inFlight += 1;
-    const write = this.#store.record(this.#name, outcomes, this.#policy, jitter).then(
+    const settings = this.#settings;
+    const write = settings.store.record(this.#name, outcomes, settings.policy, jitter).then(
       (state) => {
         this.#inFlight -= 1;
         this.applyConfirmed(state, null);
@@ -273,9 +293,13 @@ export class CircuitView {
         this.#releaseHeldBack();
       },
     );
-    if (this.#writes === null) this.#writes = new Set();
+    this.#writes ??= new Set();
     const writes = this.#writes;
-    const tracked = write.finally(() => writes.delete(tracked));
+    const tracked = write.finally(() => {
+      writes.delete(tracked);
+      // Dropped once empty: a breaker that wrote once does not keep an empty Set for life.
+      if (writes.size === 0 && this.#writes === writes) this.#writes = null;
+    });
     writes.add(tracked);
     return tracked;
   }
@@ -286,12 +310,10 @@ export class CircuitView {
   }
 
   #releaseHeldBack(): void {
-    if (this.#inFlight > 0 || this.#heldBack === null) return;
-    const data = this.#heldBack;
-    const reason = this.#heldBackReason;
+    const held = this.#heldBack;
+    if (this.#inFlight > 0 || held === null) return;
     this.#heldBack = null;
-    this.#heldBackReason = null;
-    this.#set(data, reason);
+    this.#set(held.data, held.reason);
   }
 
   #set(data: CircuitStateData, reason: ViewReason | null, at?: number): void {
@@ -312,7 +334,7 @@ export class CircuitView {
 
   /** Stops listening to the store and drops listeners. */
   close(): void {
-    this.#closed = true;
+    this.#flags |= CLOSED;
     this.#subscription?.dispose();
     this.#subscription = null;
     this.#stateListeners = null;

@@ -65,11 +65,19 @@ export class CircuitBook {
     return names.sort();
   }
 
-  /** Runs `work` while holding the circuit's lock. */
-  exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` while holding the circuit's lock. The lock is dropped once nobody holds or awaits
+   * it, so that a reconciliation of every served circuit leaves no mutex per circuit behind.
+   */
+  async exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
     const record = this.get(name);
     record.lock ??= new Mutex();
-    return record.lock.runExclusive(work);
+    const lock = record.lock;
+    try {
+      return await lock.runExclusive(work);
+    } finally {
+      if (record.lock === lock && !lock.isLocked()) record.lock = null;
+    }
   }
 
   /** Drops the records of circuits for which `keep` says no (nothing mirrored, pending or served). */

@@ -190,11 +190,16 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Everything that makes two registrations the same breaker, resolved with defaults. */
+interface Signature extends Readonly<Record<string, unknown>> {
+  readonly onRedisUnavailable: RedisOutagePolicy;
+  readonly fallback: FallbackFunction<unknown> | null;
+}
+
+/** A registered circuit; its outage policy and fallback function are read from its signature. */
 interface Entry {
   readonly breaker: CircuitBreaker<unknown>;
-  readonly signature: Readonly<Record<string, unknown>>;
-  readonly outagePolicy: RedisOutagePolicy;
-  readonly fallback: FallbackFunction<unknown> | null;
+  readonly signature: Signature;
   readonly subscription: Disposable;
 }
 
@@ -229,8 +234,8 @@ const CONFIG_OPTION_NAMES = [
 ] as const;
 const noop = (): void => undefined;
 
-/** Everything that makes two registrations the same breaker, resolved with defaults. */
-function signatureOf(config: CircuitBreakerConfig, fallback: unknown): Record<string, unknown> {
+/** The signature of a registration (`onRedisUnavailable` already validated). */
+function signatureOf(config: CircuitBreakerConfig, fallback: FallbackFunction<unknown> | null): Signature {
   const callTimeoutMs = config.callTimeoutMs ?? null;
   const policyOptions: Record<string, unknown> = { ...config };
   for (const key of CONFIG_OPTION_NAMES) delete policyOptions[key];
@@ -244,7 +249,7 @@ function signatureOf(config: CircuitBreakerConfig, fallback: unknown): Record<st
     refreshIntervalMs: config.refreshIntervalMs ?? null,
     random: config.random ?? null,
     onRedisUnavailable: config.onRedisUnavailable ?? 'fallback',
-    fallback: fallback ?? null,
+    fallback,
   };
 }
 
@@ -258,6 +263,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   return keysA.every((key) =>
     sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
   );
+}
+
+/** The first key whose value differs between two signatures (which have the same keys), if any. */
+function differingKey(
+  signature: Readonly<Record<string, unknown>>,
+  other: Readonly<Record<string, unknown>>,
+): string | undefined {
+  return Object.keys(signature).find((key) => !sameValue(signature[key], other[key]));
 }
 
 /**
@@ -287,6 +300,17 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
   /** The calls in flight through every breaker of the registry (counted by the breakers). */
   readonly #calls = CallGroup.of(this.#abort.signal);
   readonly #cleanupTasks = new Set<() => void>();
+  /**
+   * Every breaker's state changes, relayed as registry events: one listener function for all of
+   * them rather than a closure (and its context) per circuit.
+   */
+  readonly #relayStateChange = (event: StateChangeEvent): void =>
+    this.#events.emit({ type: 'state_change', ...event });
+  /**
+   * The signature of the last registration: the next one with the same configuration (the common
+   * case) holds this object instead of a copy of its own.
+   */
+  #lastSignature: Signature | null = null;
   readonly #closeRedisOnCleanup: boolean;
   readonly #cleanupGraceMs: number;
   #cleanup: Promise<void> | null = null;
@@ -398,12 +422,12 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       'fail-closed',
     ] as const);
     if (fallback != null) assertFunction('fallback', fallback);
-    const signature = signatureOf(config, fallback);
+    const signature = this.#shareSignature(
+      signatureOf(config, (fallback ?? null) as FallbackFunction<unknown> | null),
+    );
     const existing = this.#entries.get(name);
     if (existing !== undefined) {
-      const differing = Object.keys(signature).find(
-        (key) => !sameValue(signature[key], existing.signature[key]),
-      );
+      const differing = differingKey(signature, existing.signature);
       if (differing !== undefined) throw new CircuitAlreadyRegisteredError(name, differing);
       return existing.breaker as CircuitBreaker<TFallback>;
     }
@@ -421,20 +445,24 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       // `call.registry`), never a listener or an AbortSignal.any per call.
       signal: this.#abort.signal,
     });
-    const subscription = breaker.onStateChange((event) =>
-      this.#events.emit({ type: 'state_change', ...event }),
-    );
+    const subscription = breaker.onStateChange(this.#relayStateChange);
     if (this.#callListeners.size > 0) this.#relayCalls(name, breaker as CircuitBreaker<unknown>);
     this.#entries.set(name, {
       breaker: breaker as CircuitBreaker<unknown>,
       signature,
-      outagePolicy,
-      fallback: (fallback ?? null) as FallbackFunction<unknown> | null,
       subscription,
     });
     // Load the view and subscribe now, so status and pushed changes are current before the first call.
     breaker.refresh().catch(noop);
     return breaker;
+  }
+
+  /** The last registration's signature when `signature` equals it, else `signature`, remembered. */
+  #shareSignature(signature: Signature): Signature {
+    const last = this.#lastSignature;
+    if (last !== null && differingKey(signature, last) === undefined) return last;
+    this.#lastSignature = Object.freeze(signature);
+    return this.#lastSignature;
   }
 
   /** Same as {@link registerCircuitBreaker}. */
@@ -505,9 +533,10 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    if (entry.outagePolicy !== 'fallback' && !this.stateManager.redisAvailable) {
+    const { onRedisUnavailable: outagePolicy, fallback } = entry.signature;
+    if (outagePolicy !== 'fallback' && !this.stateManager.redisAvailable) {
       // Without the breaker, uncounted, but through the same call path (signals, timeout, events).
-      if (entry.outagePolicy === 'fail-open') {
+      if (outagePolicy === 'fail-open') {
         return signal === undefined
           ? entry.breaker.executeUncounted(fn)
           : entry.breaker.executeUncounted(fn, { signal });
@@ -515,11 +544,11 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       const error = new StoreUnavailableError(
         `Circuit "${entry.breaker.name}" is fail-closed and Redis is unavailable`,
       );
-      if (entry.fallback === null) return Promise.reject(error);
+      if (fallback === null) return Promise.reject(error);
       // Not a breaker call, but a call in flight all the same: cleanup() lets it settle.
       const calls = this.#calls;
       calls.enter();
-      const served = Promise.resolve().then(() => entry.fallback?.(error));
+      const served = Promise.resolve().then(() => fallback(error));
       served.then(
         () => calls.leave(),
         () => calls.leave(),
@@ -565,7 +594,7 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
         lastStateChange: data.lastStateChange,
         openUntil: data.openUntil,
         override: data.override,
-        onRedisUnavailable: entry.outagePolicy,
+        onRedisUnavailable: entry.signature.onRedisUnavailable,
       };
     }
     const registeredCircuits = this.list();

@@ -455,6 +455,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   /** Redis holds `stored` (or nothing) after a reconciliation. */
   #settle(name: string, stored: StoredCircuit | undefined): void {
     if (this.#closed) return;
+    if (stored === undefined && this.#book.peek(name) === undefined) {
+      // Nothing noted and nothing in Redis: a fresh record would change nothing but take memory.
+      this.#mirror.forget(name);
+      return;
+    }
     const record = this.#book.get(name);
     record.pendingFrom = null;
     if (stored !== undefined && stored.version > record.fromMirror) record.fromMirror = 0;
@@ -729,9 +734,9 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    */
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
-    const subscription = this.#listeners.subscribe(listener, options);
-    if (options.name !== undefined) this.#book.get(options.name);
-    return subscription;
+    // No book record yet: one is made when the circuit first has something to note (a reply, a
+    // pending change); until then every reader takes a missing record for a fresh one.
+    return this.#listeners.subscribe(listener, options);
   }
 
   /** Listens for finished reconciliations. */
