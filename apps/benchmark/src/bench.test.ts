@@ -34,6 +34,7 @@ const EXPECTED_ROWS = [
   'registry.register',
   'registry.settled',
   'registry.fallback',
+  'registry.reads-from-memory',
   'round-trip.evalsha',
   'round-trip.record',
   'round-trip.server-evalsha',
