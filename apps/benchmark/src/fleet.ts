@@ -877,6 +877,8 @@ function buildResult(collected: Collected): MeasurementResult {
       unit: 'ms',
       target: '<= 2000 ms, none left',
       met: reconciledMax <= 2_000 && unreconciled === 0,
+      remedy:
+        'reconciliation started at a jittered moment per instance (200 instances now start together on 2 cores, and reads that time out in that storm are left for a later run), and no read at all of circuits whose mirrored copy is a fresh closed circuit with nothing pending (what the first reads after a restart mostly find)',
     }),
     row({
       id: 'fleet.restart.sent',
@@ -906,6 +908,9 @@ function buildResult(collected: Collected): MeasurementResult {
           unit: '% core',
           target: '<= 100 % (one core)',
           met: point.holds,
+          remedy: point.holds
+            ? null
+            : 'fewer window writes per instance (a larger batch per circuit, sent less often than the 40 per second budget allows), and a cheaper record script (see the store round trip rows)',
         }),
       );
     }

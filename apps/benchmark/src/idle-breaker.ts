@@ -127,7 +127,7 @@ export async function measureIdleBreaker(context: BenchContext): Promise<Measure
         target: isOurs ? '<= 300 bytes' : null,
         met: isOurs ? bytes <= 300 : null,
         remedy: isOurs
-          ? 'fewer per-breaker fields: the batch buffer, call group and listener sets made on first use and dropped when empty, the counts of a closed circuit kept in one small object'
+          ? 'what is left after one call is the breaker (104 B), its view (144 B), its store subscription (listener 48 B, subscription 48 B, map entry about 46 B) and its name (32 B): the view merged into the breaker, and the store keeping one listener per breaker instead of a subscription object'
           : null,
       }),
       row({
