@@ -157,7 +157,7 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
 
   it('keeps an override reason holding the layout separator, newlines and non-ASCII text', async () => {
     fresh();
-    const reason = 'maintenance | 1|2|3 = done?\nnext line — ünïcode 🚧';
+    const reason = 'maintenance | 1|2|3 = done?\nnext line\u0000after a NUL byte — ünïcode 🚧';
     const data = await store.override('reasons', { mode: 'forced_open', reason, durationMs: 60_000 }, policy);
     expect(data.override).toMatchObject({ mode: 'forced_open', reason });
     expect((await store.getState('reasons'))?.override?.reason).toBe(reason);
@@ -200,6 +200,8 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
         '1,1,2,0',
         'a,1,2',
         'id,1,2;x',
+        '=a\u0000b',
+        '1\u00002',
       ),
       fc.string({ maxLength: 6 }),
     );
@@ -263,14 +265,15 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
       'b30: key holds a list, not a hash',
       'b31: schemaVersion is not 1',
     ]);
-    // One TIME and one HGET per circuit; EXISTS and TYPE only for what HGET could not tell.
+    // One TIME and one HGET per circuit; EXISTS and TYPE only for what HGET could not tell, and the
+    // read script (atomic) for the one key that exists without our field (b31).
     expect({
       time: calls('time'),
       hget: calls('hget'),
       exists: calls('exists'),
       type: calls('type'),
       scripts: calls('evalsha_ro') + calls('evalsha'),
-    }).toEqual({ time: 1, hget: 40, exists: 9, type: 1, scripts: 0 });
+    }).toEqual({ time: 2, hget: 41, exists: 10, type: 1, scripts: 1 });
   });
 
   it('carries on when the key is deleted between operations', async () => {

@@ -566,15 +566,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   async #flushReads(): Promise<void> {
     const batch = this.#readBatch ?? [];
     this.#readBatch = null;
-    const single = batch.length === 1 ? batch[0] : undefined;
-    if (single !== undefined || !this.#pipelines) {
-      for (const read of batch) {
-        const sentAt = this.#localClock.now();
-        this.#eval(READ, read.key, [], true).then((reply) => {
-          this.#learnOffset(Number(reply[0]), sentAt);
-          read.resolve({ now: Number(reply[0]), type: String(reply[1]), data: String(reply[2] ?? '') });
-        }, read.reject);
-      }
+    if (batch.length === 1 || !this.#pipelines) {
+      for (const read of batch) this.#readAlone(read);
       return;
     }
     try {
@@ -608,13 +601,35 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
         const read = batch[index] as PendingRead;
         const [error, value] = checks[at] ?? [new Error('no reply')];
         if (error) read.reject(error);
-        else if (at < missing.length)
-          read.resolve({ now, type: Number(value) === 0 ? 'none' : 'hash', data: '' });
+        else if (at < missing.length) {
+          // Gone at EXISTS is absent. There at EXISTS while HGET found nothing is a hash without our
+          // field, or a key another instance wrote in between: the script, atomic, tells them apart.
+          if (Number(value) === 0) read.resolve({ now, type: 'none', data: '' });
+          else this.#readAlone(read);
+        } else if (String(value) === 'hash') this.#readAlone(read);
         else read.resolve({ now, type: String(value), data: '' });
       });
     } catch (error) {
+      // A read already settled ignores this (a promise settles once).
       for (const read of batch) read.reject(error);
     }
+  }
+
+  /** One read with the read script; whatever fails on the way rejects the read, never leaves it waiting. */
+  #readAlone(read: PendingRead): void {
+    let sentAt: number;
+    try {
+      sentAt = this.#localClock.now();
+    } catch (error) {
+      read.reject(error);
+      return;
+    }
+    this.#eval(READ, read.key, [], true)
+      .then((reply) => {
+        this.#learnOffset(Number(reply[0]), sentAt);
+        read.resolve({ now: Number(reply[0]), type: String(reply[1]), data: String(reply[2] ?? '') });
+      })
+      .catch(read.reject);
   }
 
   /** Runs one pipeline of plain commands; resolves with its `[error, reply]` pairs. */

@@ -280,9 +280,12 @@ local function encode(s)
     if s.override.expiresAt ~= nil then oea = fmt(s.override.expiresAt) end
     if s.override.reason ~= nil then orr = '=' .. s.override.reason end
   end
-  return string.format('1|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|%s|%s|%s|%s|%s|%s|%s', s.state, s.failureCount,
-    s.successCount, s.lastFailureTime, s.lastSuccessTime, s.lastStateChange, s.version, s.consecutiveOpens,
-    s.openUntil, s.halfOpenRound, s.decidedAt, probes, s.window.kind, window, om, osa, oea, orr)
+  -- The numbers through one format; the strings joined with `..`, which is binary-safe (Lua 5.1's
+  -- string.format cuts a short %s argument at its first NUL byte, and a reason may hold one).
+  return string.format('1|%s|%d|%d|%d|%d|%d|%d|%d|%d|%d|%d|', s.state, s.failureCount, s.successCount,
+    s.lastFailureTime, s.lastSuccessTime, s.lastStateChange, s.version, s.consecutiveOpens, s.openUntil,
+    s.halfOpenRound, s.decidedAt) .. probes .. '|' .. s.window.kind .. '|' .. window .. '|' .. om .. '|' ..
+    osa .. '|' .. oea .. '|' .. orr
 end
 
 local function status_of(s)
