@@ -335,8 +335,12 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
     let counted = admit;
     let probe: ProbeTicket | null = null;
     try {
-      if (!view.loaded) await waitOrAbort(view.load(), signal, group);
-      else if (signal?.aborted === true) throw new WaitAborted(signal.reason);
+      if (!view.loaded) {
+        const loading = view.load();
+        // A call waits for it: not behind a burst of other circuits' first reads.
+        view.expediteLoad();
+        await waitOrAbort(loading, signal, group);
+      } else if (signal?.aborted === true) throw new WaitAborted(signal.reason);
       else if (group?.signal.aborted === true) throw new WaitAborted(group.signal.reason);
       if (admit) {
         const { clock, storeClock } = this.#settings;

@@ -158,6 +158,12 @@ export interface CircuitStateStore {
   /** The stored state, or `undefined` when the circuit has none (it expired or was deleted). */
   getState(name: string): Promise<CircuitStateData | undefined>;
   /**
+   * A caller now waits for a {@link getState} of `name` already asked for: a store that paces its
+   * reads (a burst of first reads at start waits its turn) sends that one ahead of the others.
+   * Breakers call it when a call waits for its circuit's first read. Absent: reads are not queued.
+   */
+  expedite?(name: string): void;
+  /**
    * Replaces the stored state (the seed's `set_state`) so that it takes effect fleet-wide: the data
    * is written as given except for its `version`, which the store sets above the stored one (so every
    * view takes it), and its `decidedAt` (now: an operator decision). The change is pushed to every

@@ -131,6 +131,11 @@ export class CircuitView {
     return this.#loading;
   }
 
+  /** A call waits for the load under way: the store sends its read ahead of queued ones. */
+  expediteLoad(): void {
+    this.#settings.store.expedite?.(this.#name);
+  }
+
   async #load(): Promise<boolean> {
     const store = this.#settings.store;
     // A bound method rather than an arrow function: no context object is kept for it, for life.

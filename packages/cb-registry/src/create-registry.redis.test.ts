@@ -1,4 +1,4 @@
-import { resolvePolicy } from '@xnai/cb-core';
+import { CircuitOpenError, resolvePolicy } from '@xnai/cb-core';
 import { RedisStateStore } from '@xnai/cb-store-redis';
 import { getFreePort, type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
@@ -125,6 +125,55 @@ describe('a burst of registrations', () => {
       expect(reconciled).toEqual([]);
       expect(opened.map((name) => registry.get(name)?.status)).toEqual(opened.map(() => 'forced_open'));
       expect(registry.get('c0')?.status).toBe('closed');
+    } finally {
+      await registry.cleanup();
+    }
+  }, 120_000);
+
+  it('a call on a circuit whose first read waits behind the burst is answered first, by Redis', async () => {
+    // Reads are paced (256 in flight): without the call's read sent ahead, the call on the last
+    // circuit registered waited for the 19,999 reads queued before it.
+    const keyPrefix = `burst-call:${Date.now()}:`;
+    const count = 20_000;
+    const names = Array.from({ length: count }, (_, index) => `c${index}`);
+    const last = names[count - 1] as string;
+    const client = new Redis(server.url, { lazyConnect: true });
+    await client.connect();
+    const elsewhere = new RedisStateStore({ redis: client, keyPrefix });
+    await elsewhere.override(last, { mode: 'forced_open' }, resolvePolicy());
+    await elsewhere.close();
+    client.disconnect();
+
+    const registry = await createCircuitBreakerRegistry({ url: server.url, keyPrefix });
+    let answered = 0;
+    const servedBy: Record<string, string> = {};
+    registry.stateManager.onOperation((event) => {
+      if (event.operation !== 'getState') return;
+      answered += 1;
+      if (event.name === last) servedBy[last] = event.servedBy;
+    });
+    try {
+      for (const name of names) registry.registerCircuitBreaker(name);
+      let ran = false;
+      const call = registry.callWithCircuitBreaker(last, async () => {
+        ran = true;
+      });
+      const error = await call.then(
+        () => null,
+        (rejection: unknown) => rejection,
+      );
+      const answeredBefore = answered;
+      await waitFor(() => answered >= count, { timeoutMs: 60_000 });
+      console.log(
+        `[figures] a call on the last of 20,000 circuits registered in one loop: answered after ${answeredBefore} of ${count} first reads`,
+      );
+      expect(ran).toBe(false);
+      expect(error).toBeInstanceOf(CircuitOpenError);
+      expect((error as CircuitOpenError).reason).toBe('forced_open');
+      expect(servedBy[last]).toBe('redis');
+      // Answered among the first reads sent, not after the queue: at most the 256 in flight before
+      // it and a few batches more.
+      expect(answeredBefore).toBeLessThan(count / 4);
     } finally {
       await registry.cleanup();
     }

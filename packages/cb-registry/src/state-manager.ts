@@ -384,7 +384,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
         // Reads wait their turn before the operation timeout starts (see READS_IN_FLIGHT).
         const result =
           operation === 'getState'
-            ? await this.#reads.run(() => this.#bounded(viaRedis()))
+            ? await this.#reads.run(() => this.#bounded(viaRedis()), name)
             : await this.#bounded(viaRedis());
         this.#take(name, stateOf(result));
         if (timed) this.#reportOperation(name, operation, 'redis', started, false, undefined);
@@ -539,6 +539,16 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       false,
     );
     return isTombstone(stored) ? undefined : stored;
+  }
+
+  /**
+   * Sends a queued read of `name` now, ahead of the burst it waits behind: a call waiting for its
+   * circuit's first read is answered within the operation timeout (from memory past it), not when
+   * the reads queued before it are done.
+   */
+  expedite(name: string): void {
+    this.#reads.expedite(name);
+    this.#redisOrNull?.expedite(name);
   }
 
   /** Writes the mirror's copy back when Redis lost the circuit and the copy still protects callers. */

@@ -518,6 +518,11 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     return isTombstone(stored) ? undefined : stored;
   }
 
+  /** Sends a queued read of `name` now, ahead of the others (a caller waits for it). */
+  expedite(name: string): void {
+    this.#reads.expedite(name);
+  }
+
   /**
    * What Redis holds for `name`: its state, a deletion's tombstone, or `undefined`; times bounded at
    * Redis time as every read is. For the registry's reconciliation; breakers use {@link getState}.
@@ -530,7 +535,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     if (this.#onHello !== null) this.#readBeforeLive = true;
     let read: RawRead;
     try {
-      read = await this.#reads.run(() => this.#read(name));
+      read = await this.#reads.run(() => this.#read(name), name);
     } catch (error) {
       throw toStoreError(error, `read circuit "${name}"`);
     }

@@ -42,6 +42,44 @@ describe('InFlightLimit', () => {
     expect(limit.active).toBe(0);
   });
 
+  it('starts a waiting task ahead of the queue when its key is expedited, and keeps the limit for the rest', async () => {
+    const limit = new InFlightLimit(2);
+    const started: string[] = [];
+    const finish = new Map<string, () => void>();
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const results = names.map((name) =>
+      limit.run(async () => {
+        started.push(name);
+        await new Promise<void>((resolve) => finish.set(name, resolve));
+        return name;
+      }, name),
+    );
+    await tick();
+    expect(started).toEqual(['a', 'b']);
+    limit.expedite('e');
+    limit.expedite('e'); // once started, nothing more
+    limit.expedite('zz'); // never queued
+    await tick();
+    expect(started).toEqual(['a', 'b', 'e']);
+    expect([limit.active, limit.waiting]).toEqual([3, 3]);
+    // Three run (past the limit of 2): the first to finish frees no slot for the queue.
+    finish.get('a')?.();
+    await tick();
+    expect(started).toEqual(['a', 'b', 'e']);
+    finish.get('e')?.();
+    await tick();
+    expect(started).toEqual(['a', 'b', 'e', 'c']);
+    finish.get('b')?.();
+    finish.get('c')?.();
+    await tick();
+    // e's entry in the queue is skipped: f follows d.
+    expect(started).toEqual(['a', 'b', 'e', 'c', 'd', 'f']);
+    finish.get('d')?.();
+    finish.get('f')?.();
+    expect(await Promise.all(results)).toEqual(names);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+
   it('rejects a limit that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new InFlightLimit(bad)).toThrow(RangeError);
   });
