@@ -42,6 +42,45 @@ describe('ChangeListeners', () => {
     expect(seen).toEqual([]);
   });
 
+  it('delivers to watching receivers as to subscribers, alone or beside them, each until unwatched', () => {
+    const listeners = new ChangeListeners();
+    const seen: string[] = [];
+    const receiver = (label: string) => ({
+      receiveChange: (c: CircuitStateChange) => seen.push(`${label}:${c.name}`),
+    });
+    const r1 = receiver('r1');
+    const r2 = receiver('r2');
+    listeners.watch('a', r1);
+    listeners.emit(change('a'));
+    expect(seen).toEqual(['r1:a']);
+    const s1 = listeners.subscribe((c) => seen.push(`s1:${c.name}`), { name: 'a' });
+    listeners.watch('a', r2);
+    listeners.watch('b', r2);
+    seen.length = 0;
+    listeners.emit(change('a'));
+    listeners.emit(change('b'));
+    expect(seen).toEqual(['r1:a', 's1:a', 'r2:a', 'r2:b']);
+    listeners.unwatch('a', r1);
+    listeners.unwatch('a', r1);
+    listeners.unwatch('a', receiver('stranger'));
+    seen.length = 0;
+    listeners.emit(change('a'));
+    expect(seen).toEqual(['s1:a', 'r2:a']);
+    s1.dispose();
+    listeners.unwatch('a', r2);
+    expect(listeners.names()).toEqual(['b']);
+    listeners.unwatch('b', r2);
+    seen.length = 0;
+    listeners.emit(change('a'));
+    listeners.emit(change('b'));
+    expect(seen).toEqual([]);
+    expect(listeners.names()).toEqual([]);
+    expect(() => listeners.watch('', r1)).toThrow(InvalidCircuitNameError);
+    expect(() => listeners.watch('a', {} as never)).toThrow(TypeError);
+    expect(() => listeners.watch('a', (() => undefined) as never)).toThrow('receiver must be an object');
+    expect(listeners.names()).toEqual([]);
+  });
+
   it('keeps delivering when a listener throws, surfacing the error asynchronously', async () => {
     const listeners = new ChangeListeners();
     const seen: string[] = [];

@@ -1,16 +1,18 @@
 import { assertFunction, Listeners, rethrowLater } from '@xnai/kit';
 import { validateCircuitName } from './circuit-name.js';
-import type { CircuitStateChange, Disposable, SubscribeOptions } from './store.js';
+import type { ChangeReceiver, CircuitStateChange, Disposable, SubscribeOptions } from './store.js';
 
 type ChangeListener = (change: CircuitStateChange) => void;
+/** What a circuit's entry holds: a listener function (subscribe) or a receiver (watch). */
+type Delivery = ChangeListener | ChangeReceiver;
 
 /** One subscription for one circuit: a single small object, since a breaker holds one for life. */
 class NamedSubscription implements Disposable {
   #owner: ChangeListeners | null;
   readonly #name: string;
-  readonly #listener: ChangeListener;
+  readonly #listener: Delivery;
 
-  constructor(owner: ChangeListeners, name: string, listener: ChangeListener) {
+  constructor(owner: ChangeListeners, name: string, listener: Delivery) {
     this.#owner = owner;
     this.#name = name;
     this.#listener = listener;
@@ -31,10 +33,11 @@ class NamedSubscription implements Disposable {
 /**
  * The listeners of a store's `subscribe()`: per circuit name, plus those for every circuit. Shared by
  * the store implementations so that each delivers changes the same way. A circuit usually has one
- * listener (its breaker), kept as is rather than in a list, so idle breakers stay small.
+ * listener (its breaker's view, watching), kept as is rather than in a list, so idle breakers stay
+ * small.
  */
 export class ChangeListeners {
-  readonly #byName = new Map<string, ChangeListener | ChangeListener[]>();
+  readonly #byName = new Map<string, Delivery | Delivery[]>();
   readonly #all = new Listeners<CircuitStateChange>();
 
   /**
@@ -45,24 +48,46 @@ export class ChangeListeners {
     if (options.name === undefined) return this.#all.add(listener);
     assertFunction('listener', listener);
     const name = validateCircuitName(options.name);
-    const existing = this.#byName.get(name);
-    if (existing === undefined) this.#byName.set(name, listener);
-    else if (typeof existing === 'function') this.#byName.set(name, [existing, listener]);
-    else existing.push(listener);
+    this.#add(name, listener);
     return new NamedSubscription(this, name, listener);
   }
 
+  /**
+   * Delivers the changes of `name` to `receiver.receiveChange` until {@link unwatch} (a store's
+   * `watch`): no subscription object is made.
+   * @throws {InvalidCircuitNameError} `name` is not a valid circuit name.
+   * @throws {TypeError} `receiver` has no `receiveChange` method.
+   */
+  watch(name: string, receiver: ChangeReceiver): void {
+    if (typeof receiver !== 'object' || receiver === null || typeof receiver.receiveChange !== 'function') {
+      throw new TypeError('receiver must be an object with a receiveChange method');
+    }
+    this.#add(validateCircuitName(name), receiver);
+  }
+
+  /** Stops delivering `name`'s changes to `receiver` (one watch of it). */
+  unwatch(name: string, receiver: ChangeReceiver): void {
+    this.remove(name, receiver);
+  }
+
+  #add(name: string, delivery: Delivery): void {
+    const existing = this.#byName.get(name);
+    if (existing === undefined) this.#byName.set(name, delivery);
+    else if (!Array.isArray(existing)) this.#byName.set(name, [existing, delivery]);
+    else existing.push(delivery);
+  }
+
   /** @internal Removes one listener of `name` (used by the subscription's `dispose()`). */
-  remove(name: string, listener: ChangeListener): void {
+  remove(name: string, listener: Delivery): void {
     const existing = this.#byName.get(name);
     if (existing === undefined) return;
-    if (typeof existing === 'function') {
+    if (!Array.isArray(existing)) {
       if (existing === listener) this.#byName.delete(name);
       return;
     }
     const index = existing.indexOf(listener);
     if (index >= 0) existing.splice(index, 1);
-    if (existing.length === 1) this.#byName.set(name, existing[0] as ChangeListener);
+    if (existing.length === 1) this.#byName.set(name, existing[0] as Delivery);
     else if (existing.length === 0) this.#byName.delete(name);
   }
 
@@ -70,7 +95,7 @@ export class ChangeListeners {
   emit(change: CircuitStateChange): void {
     const named = this.#byName.get(change.name);
     if (named !== undefined) {
-      if (typeof named === 'function') deliver(named, change);
+      if (!Array.isArray(named)) deliver(named, change);
       else for (const listener of [...named]) deliver(listener, change);
     }
     this.#all.emit(change);
@@ -89,9 +114,10 @@ export class ChangeListeners {
 }
 
 /** The {@link Listeners} policy: a listener that throws does not stop the others; its error is rethrown in a microtask. */
-function deliver(listener: ChangeListener, change: CircuitStateChange): void {
+function deliver(listener: Delivery, change: CircuitStateChange): void {
   try {
-    listener(change);
+    if (typeof listener === 'function') listener(change);
+    else listener.receiveChange(change);
   } catch (error) {
     rethrowLater(error);
   }

@@ -93,7 +93,6 @@ function withoutStack<E>(build: () => E): E {
  */
 export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   readonly name: string;
-  readonly policy: CircuitPolicy;
   /**
    * Everything else the breaker was configured with, resolved and frozen: one object shared by every
    * breaker configured alike, so an idle breaker holds a handful of fields of its own.
@@ -127,7 +126,6 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
         ? null
         : assertInteger('callTimeoutMs', given.callTimeoutMs, 1, MAX_TIMER_DELAY_MS);
     const policy = resolvePolicy(options, callTimeoutMs ?? 0);
-    this.policy = policy;
     const classifyError = assertFunction<(error: unknown) => OutcomeKind>(
       'classifyError',
       given.classifyError,
@@ -184,6 +182,11 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       group: signal === null ? null : CallGroup.of(signal),
       refreshIntervalMs: backstop ? refreshIntervalMs : Number.POSITIVE_INFINITY,
     });
+  }
+
+  /** The resolved policy (thresholds, timeouts, window): kept in the shared settings. */
+  get policy(): CircuitPolicy {
+    return this.#settings.policy;
   }
 
   /** The view, made on first use. */

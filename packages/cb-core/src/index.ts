@@ -96,6 +96,7 @@ export type {
   AcquireResult,
   Admission,
   CallOutcome,
+  ChangeReceiver,
   CircuitStateChange,
   CircuitStateStore,
   CircuitTransition,

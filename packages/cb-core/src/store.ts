@@ -121,6 +121,11 @@ export interface SubscribeOptions {
   readonly name?: string;
 }
 
+/** Receives one circuit's pushed changes (see {@link CircuitStateStore.watch}). */
+export interface ChangeReceiver {
+  receiveChange(change: CircuitStateChange): void;
+}
+
 /**
  * Where circuit state lives. One contract for every backend; the shared contract suite in
  * `tooling/test-utils` holds each implementation to the same semantics.
@@ -198,6 +203,16 @@ export interface CircuitStateStore {
   reset(name: string, policy: CircuitPolicy): Promise<CircuitStateData>;
   /** Pushes every change (or one circuit's) to `listener`, newest version last. */
   subscribe(listener: (change: CircuitStateChange) => void, options?: SubscribeOptions): Disposable;
+  /**
+   * Delivers the changes of circuit `name` to `receiver` (its `receiveChange`) until
+   * {@link unwatch}, exactly as a subscription by name would. What breakers use when the store has
+   * it: thousands of idle breakers then hold no listener function and no subscription object each.
+   * A store has both `watch` and `unwatch` or neither.
+   * @throws {InvalidCircuitNameError} `name` is not a valid circuit name.
+   */
+  watch?(name: string, receiver: ChangeReceiver): void;
+  /** Stops what {@link watch} started for this `name` and `receiver`. No effect otherwise. */
+  unwatch?(name: string, receiver: ChangeReceiver): void;
   /** Stops background work and releases what the store owns. Idempotent. */
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import {
   effectiveStatus,
 } from './circuit-state.js';
 import type { RecordedOutcomes } from './outcome-batch.js';
-import type { CircuitStateChange, Disposable, TransitionReason } from './store.js';
+import type { ChangeReceiver, CircuitStateChange, Disposable, TransitionReason } from './store.js';
 import { transition } from './transition.js';
 
 /** Payload of {@link CircuitBreaker.onStateChange}. */
@@ -49,10 +49,34 @@ interface HeldBack {
   readonly reason: ViewReason | null;
 }
 
-// Bits of `CircuitView.#flags`: one field instead of three booleans (a view lives as long as its breaker).
+/** What a view holds only while its own writes are in flight (an idle view holds none of it). */
+interface Writes {
+  /** Writes whose reply has not been applied yet. */
+  inFlight: number;
+  /** Every write not settled yet, for flush(). */
+  readonly all: Set<Promise<void>>;
+  /** Newest data from the store, held back until the replies are in. */
+  heldBack: HeldBack | null;
+}
+
+/** What only some views have: listeners, or a subscription on a store that cannot be watched. */
+interface Extras {
+  subscription: Disposable | null;
+  stateListeners: Listeners<StateChangeEvent> | null;
+  errorListeners: Listeners<StoreErrorEvent> | null;
+}
+
+// Bits of `CircuitView.#flags`: one field instead of four booleans (a view lives as long as its breaker).
 const LOADED = 1;
 const REFRESHING = 2;
 const CLOSED = 4;
+const WATCHED = 8;
+
+/**
+ * First loads under way, by view (resolving `true` when the read succeeded): kept here rather than
+ * in a field, since a view loads once and then lives as long as its breaker.
+ */
+const LOADS = new WeakMap<CircuitView, Promise<boolean>>();
 
 /**
  * A breaker's local view of its circuit, and how it is kept current: loaded on first use, replaced
@@ -61,31 +85,25 @@ const CLOSED = 4;
  * the breaker's own writes are in flight, newer data is held back so that a confirmation does not
  * undo an optimistic update still on its way.
  */
-export class CircuitView {
+export class CircuitView implements ChangeReceiver {
   readonly #name: string;
   /** The breaker's settings (store, policy, clocks, refresh interval), shared by breakers alike. */
   readonly #settings: BreakerSettings;
   #data: CircuitStateData = UNLOADED_VIEW;
   /** Highest version received from the store; -1 before the first read. */
   #confirmedVersion = -1;
-  /** Newest data from the store that is held back while own writes are in flight. */
-  #heldBack: HeldBack | null = null;
-  #inFlight = 0;
   /** Counts what changed the view (local outcomes, write replies, pushes), so a read can tell it raced. */
   #changes = 0;
-  /** Writes in flight, for flush(); allocated while there are any (an idle breaker stays small). */
-  #writes: Set<Promise<void>> | null = null;
+  /** Own writes in flight; allocated while there are any (an idle breaker stays small). */
+  #writes: Writes | null = null;
   #flags = 0;
-  /** The first load while it runs; resolves `true` when its read succeeded. */
-  #loading: Promise<boolean> | null = null;
   /**
    * When the view was last read, on the breaker's clock; only kept with a backstop refresh, so that
    * views that need none hold no boxed number for it.
    */
   #lastRefresh = 0;
-  #subscription: Disposable | null = null;
-  #stateListeners: Listeners<StateChangeEvent> | null = null;
-  #errorListeners: Listeners<StoreErrorEvent> | null = null;
+  /** Allocated when first needed: most views have no listener, and are watched by their store. */
+  #extras: Extras | null = null;
 
   constructor(name: string, settings: BreakerSettings) {
     this.#name = name;
@@ -106,17 +124,24 @@ export class CircuitView {
   }
 
   onStateChange(listener: (event: StateChangeEvent) => void): Disposable {
-    this.#stateListeners ??= new Listeners();
-    return this.#stateListeners.add(listener);
+    const extras = this.#extrasNow();
+    extras.stateListeners ??= new Listeners();
+    return extras.stateListeners.add(listener);
   }
 
   onStoreError(listener: (event: StoreErrorEvent) => void): Disposable {
-    this.#errorListeners ??= new Listeners();
-    return this.#errorListeners.add(listener);
+    const extras = this.#extrasNow();
+    extras.errorListeners ??= new Listeners();
+    return extras.errorListeners.add(listener);
   }
 
   storeError(operation: StoreErrorEvent['operation'], error: unknown): void {
-    this.#errorListeners?.emit({ name: this.#name, operation, error });
+    this.#extras?.errorListeners?.emit({ name: this.#name, operation, error });
+  }
+
+  #extrasNow(): Extras {
+    this.#extras ??= { subscription: null, stateListeners: null, errorListeners: null };
+    return this.#extras;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -127,8 +152,12 @@ export class CircuitView {
    * the read succeeded (a failed one is reported as a store error and leaves the view as it was).
    */
   load(): Promise<boolean> {
-    this.#loading ??= this.#load();
-    return this.#loading;
+    let loading = LOADS.get(this);
+    if (loading === undefined) {
+      loading = this.#load();
+      LOADS.set(this, loading);
+    }
+    return loading;
   }
 
   /** A call waits for the load under way: the store sends its read ahead of queued ones. */
@@ -138,8 +167,14 @@ export class CircuitView {
 
   async #load(): Promise<boolean> {
     const store = this.#settings.store;
-    // A bound method rather than an arrow function: no context object is kept for it, for life.
-    this.#subscription = store.subscribe(this.#onPush.bind(this), { name: this.#name });
+    if (store.watch !== undefined && store.unwatch !== undefined) {
+      // The store delivers to the view itself: no listener function or subscription object per view.
+      store.watch(this.#name, this);
+      this.#flags |= WATCHED;
+    } else {
+      // A bound method rather than an arrow function: no context object is kept for it, for life.
+      this.#extrasNow().subscription = store.subscribe(this.receiveChange.bind(this), { name: this.#name });
+    }
     let read = true;
     try {
       const issued = this.#changes;
@@ -153,7 +188,7 @@ export class CircuitView {
     this.#markRefreshed();
     this.#flags |= LOADED;
     // Loaded for good: nothing awaits this promise again, so an idle breaker does not keep it.
-    this.#loading = null;
+    LOADS.delete(this);
     return read;
   }
 
@@ -190,7 +225,7 @@ export class CircuitView {
   /** Re-reads the circuit now and returns the refreshed view. */
   async refresh(): Promise<CircuitStateData> {
     if (!this.loaded) {
-      const starting = this.#loading === null;
+      const starting = !LOADS.has(this);
       // A load this call started has just read the circuit: a second read would tell nothing more
       // (and doubles the reads of a registry registering thousands of circuits at once).
       if ((await this.load()) && starting) return this.#data;
@@ -213,14 +248,15 @@ export class CircuitView {
       // The store has nothing for a circuit this view never saw anything of: the view stays the
       // shared unloaded one (a fresh closed circuit), as a first load leaves it, instead of a copy.
       if (this.#data === UNLOADED_VIEW) this.#confirmedVersion = Math.max(this.#confirmedVersion, 0);
-      else if (!raced && this.#inFlight === 0) this.applyConfirmed(null, null);
+      else if (!raced && (this.#writes?.inFlight ?? 0) === 0) this.applyConfirmed(null, null);
       return;
     }
     if (raced && data.version <= this.#confirmedVersion) return;
     this.applyConfirmed(data, null);
   }
 
-  #onPush(change: CircuitStateChange): void {
+  /** A change the store pushed (its watch or subscription delivers here). */
+  receiveChange(change: CircuitStateChange): void {
     if ((this.#flags & CLOSED) !== 0) return;
     this.applyConfirmed(
       change.state,
@@ -248,18 +284,19 @@ export class CircuitView {
       // Deleted in the store: start over as a fresh closed circuit; older pushes no longer apply.
       if (deletedVersion < this.#confirmedVersion && deletedVersion > 0) return;
       this.#confirmedVersion = deletedVersion;
-      this.#heldBack = null;
+      if (this.#writes !== null) this.#writes.heldBack = null;
       this.#set(createInitialState(this.#settings.storeClock.now()), reason ?? 'synchronized', at);
       return;
     }
     if (data.version >= this.#confirmedVersion) {
       this.#confirmedVersion = data.version;
-      const heldReason = this.#heldBack?.reason ?? null;
-      if (this.#inFlight > 0) {
-        this.#heldBack = { data, reason: reason ?? heldReason };
+      const writes = this.#writes;
+      const heldReason = writes?.heldBack?.reason ?? null;
+      if (writes !== null && writes.inFlight > 0) {
+        writes.heldBack = { data, reason: reason ?? heldReason };
         return;
       }
-      this.#heldBack = null;
+      if (writes !== null) writes.heldBack = null;
       this.#set(data, reason ?? heldReason, at);
     } else {
       this.#releaseHeldBack();
@@ -285,39 +322,40 @@ export class CircuitView {
 
   /** Sends outcomes to the store without delaying anyone; the reply replaces the view. */
   send(outcomes: RecordedOutcomes, jitter: number): Promise<void> {
-    this.#inFlight += 1;
+    this.#writes ??= { inFlight: 0, all: new Set(), heldBack: null };
+    const writes = this.#writes;
+    writes.inFlight += 1;
     const settings = this.#settings;
     const write = settings.store.record(this.#name, outcomes, settings.policy, jitter).then(
       (state) => {
-        this.#inFlight -= 1;
+        writes.inFlight -= 1;
         this.applyConfirmed(state, null);
       },
       (error: unknown) => {
-        this.#inFlight -= 1;
+        writes.inFlight -= 1;
         this.storeError('record', error);
         this.#releaseHeldBack();
       },
     );
-    this.#writes ??= new Set();
-    const writes = this.#writes;
     const tracked = write.finally(() => {
-      writes.delete(tracked);
-      // Dropped once empty: a breaker that wrote once does not keep an empty Set for life.
-      if (writes.size === 0 && this.#writes === writes) this.#writes = null;
+      writes.all.delete(tracked);
+      // Dropped once every write settled: a breaker that wrote once keeps none of it for life.
+      if (writes.all.size === 0 && writes.inFlight === 0 && this.#writes === writes) this.#writes = null;
     });
-    writes.add(tracked);
+    writes.all.add(tracked);
     return tracked;
   }
 
   /** Resolves once every write in flight settled. */
   async settled(): Promise<void> {
-    if (this.#writes !== null) await Promise.allSettled([...this.#writes]);
+    if (this.#writes !== null) await Promise.allSettled([...this.#writes.all]);
   }
 
   #releaseHeldBack(): void {
-    const held = this.#heldBack;
-    if (this.#inFlight > 0 || held === null) return;
-    this.#heldBack = null;
+    const writes = this.#writes;
+    const held = writes?.heldBack ?? null;
+    if (writes === null || writes.inFlight > 0 || held === null) return;
+    writes.heldBack = null;
     this.#set(held.data, held.reason);
   }
 
@@ -326,8 +364,9 @@ export class CircuitView {
     const from = storedStatus(this.#data);
     this.#data = data;
     const to = storedStatus(data);
-    if (from !== to && this.#stateListeners !== null) {
-      this.#stateListeners.emit({
+    const listeners = this.#extras?.stateListeners;
+    if (from !== to && listeners != null) {
+      listeners.emit({
         name: this.#name,
         from,
         to,
@@ -340,9 +379,11 @@ export class CircuitView {
   /** Stops listening to the store and drops listeners. */
   close(): void {
     this.#flags |= CLOSED;
-    this.#subscription?.dispose();
-    this.#subscription = null;
-    this.#stateListeners = null;
-    this.#errorListeners = null;
+    const store = this.#settings.store;
+    // Only a view that loaded was watched or subscribed.
+    if (this.#extras?.subscription != null) this.#extras.subscription.dispose();
+    else if ((this.#flags & WATCHED) !== 0) store.unwatch?.(this.#name, this);
+    this.#flags &= ~WATCHED;
+    this.#extras = null;
   }
 }

@@ -4,6 +4,7 @@ import {
   assertInteger,
   assertStateData,
   ChangeListeners,
+  type ChangeReceiver,
   type CircuitPolicy,
   type CircuitStateChange,
   type CircuitStateData,
@@ -747,6 +748,16 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     // No book record yet: one is made when the circuit first has something to note (a reply, a
     // pending change); until then every reader takes a missing record for a fresh one.
     return this.#listeners.subscribe(listener, options);
+  }
+
+  /** Delivers `name`'s changes to `receiver` until {@link unwatch}, as a subscription by name does. */
+  watch(name: string, receiver: ChangeReceiver): void {
+    this.#assertOpen();
+    this.#listeners.watch(name, receiver);
+  }
+
+  unwatch(name: string, receiver: ChangeReceiver): void {
+    this.#listeners.unwatch(name, receiver);
   }
 
   /** Listens for finished reconciliations. */

@@ -129,6 +129,39 @@ describe('a local breaker on the memory store', () => {
   });
 });
 
+describe('breakers watching the memory store', () => {
+  it('take pushed changes through watch (no subscription of their own) and stop when closed', async () => {
+    const store = new MemoryStateStore();
+    const subscribe = vi.spyOn(store, 'subscribe');
+    const watch = vi.spyOn(store, 'watch');
+    const unwatch = vi.spyOn(store, 'unwatch');
+    const first = createCircuitBreaker({ name: 'payments', store });
+    const second = createCircuitBreaker({ name: 'payments', store });
+    await first.execute(() => 'ok');
+    await second.execute(() => 'ok');
+    expect(subscribe).not.toHaveBeenCalled();
+    expect(watch).toHaveBeenCalledTimes(2);
+    const changes: string[] = [];
+    second.onStateChange((event) => changes.push(`${event.from}->${event.to}`));
+    await store.override('payments', { mode: 'forced_open' }, resolvePolicy());
+    expect([first.status, second.status]).toEqual(['forced_open', 'forced_open']);
+    expect(changes).toEqual(['closed->forced_open']);
+    await first.close();
+    expect(unwatch).toHaveBeenCalledTimes(1);
+    expect(unwatch.mock.calls[0]?.[1]).toBe(watch.mock.calls[0]?.[1]);
+    await store.override('payments', null, resolvePolicy());
+    // The closed breaker keeps what it last saw; the open one follows the store.
+    expect([first.status, second.status]).toEqual(['forced_open', 'closed']);
+    await second.close();
+    await first.close();
+    expect(unwatch).toHaveBeenCalledTimes(2);
+    // A breaker closed before it ever loaded watched nothing and unwatches nothing.
+    await createCircuitBreaker({ name: 'never', store }).close();
+    expect(unwatch).toHaveBeenCalledTimes(2);
+    await store.close();
+  });
+});
+
 describe('MemoryStateStore memory and bounds', () => {
   it('keeps nothing per name once states expired and were read (no lock or entry left behind)', async () => {
     // A child process with --expose-gc measures the heap; 100,000 names were 22 MB retained before.

@@ -9,6 +9,7 @@ import {
   assertStateData,
   boundStoredTimes,
   ChangeListeners,
+  type ChangeReceiver,
   type CircuitEvent,
   type CircuitPolicy,
   type CircuitStateChange,
@@ -329,6 +330,16 @@ export class MemoryStateStore implements CircuitStateStore, AsyncDisposable {
   subscribe(listener: (change: CircuitStateChange) => void, options: SubscribeOptions = {}): Disposable {
     this.#assertOpen();
     return this.#listeners.subscribe(listener, options);
+  }
+
+  /** Delivers `name`'s changes to `receiver` until {@link unwatch} (what breakers use). */
+  watch(name: string, receiver: ChangeReceiver): void {
+    this.#assertOpen();
+    this.#listeners.watch(name, receiver);
+  }
+
+  unwatch(name: string, receiver: ChangeReceiver): void {
+    this.#listeners.unwatch(name, receiver);
   }
 
   /**

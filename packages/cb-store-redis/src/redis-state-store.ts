@@ -11,6 +11,7 @@ import {
   assertStateData,
   type CallOutcome,
   ChangeListeners,
+  type ChangeReceiver,
   type CircuitPolicy,
   type CircuitStateChange,
   type CircuitStateData,
@@ -846,6 +847,20 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     const subscription = this.#listeners.subscribe(listener, options);
     this.#ensureChannel();
     return subscription;
+  }
+
+  /**
+   * Delivers `name`'s changes to `receiver` until {@link unwatch}, as a subscription by name does
+   * (re-read after a reconnect included): what breakers use, with no subscription object each.
+   */
+  watch(name: string, receiver: ChangeReceiver): void {
+    this.#assertOpen();
+    this.#listeners.watch(name, receiver);
+    this.#ensureChannel();
+  }
+
+  unwatch(name: string, receiver: ChangeReceiver): void {
+    this.#listeners.unwatch(name, receiver);
   }
 
   #ensureChannel(): void {

@@ -568,6 +568,36 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       everything.dispose();
     });
 
+    it('watches a circuit for a receiver as a subscription by name would, until unwatched (when it can watch)', async () => {
+      // Both or neither: a breaker watches only a store that can also stop.
+      expect(typeof store.watch).toBe(typeof store.unwatch);
+      if (store.watch === undefined || store.unwatch === undefined) return;
+      const policy = resolvePolicy({ failureThreshold: 1 });
+      const seen: CircuitStateChange[] = [];
+      const others: CircuitStateChange[] = [];
+      const receiver = { receiveChange: (change: CircuitStateChange) => seen.push(change) };
+      const other = { receiveChange: (change: CircuitStateChange) => others.push(change) };
+      const subscribed: CircuitStateChange[] = [];
+      store.watch(name, receiver);
+      store.watch(`${name}-other`, other);
+      const subscription = store.subscribe((change) => subscribed.push(change), { name });
+      await store.record(`${name}-other`, [FAIL], policy);
+      await store.record(name, [FAIL], policy);
+      await eventually(() => expect(subscribed).toHaveLength(1), deliveryTimeoutMs);
+      await eventually(() => expect(others).toHaveLength(1), deliveryTimeoutMs);
+      expect(seen).toEqual(subscribed);
+      expect(seen[0]).toMatchObject({ name, state: { state: 'open' } });
+      store.unwatch(name, receiver);
+      store.unwatch(name, receiver);
+      store.unwatch(name, { receiveChange: () => undefined });
+      await store.reset(name, policy);
+      await eventually(() => expect(subscribed).toHaveLength(2), deliveryTimeoutMs);
+      expect(seen).toHaveLength(1);
+      subscription.dispose();
+      store.unwatch(`${name}-other`, other);
+      expect(() => store.watch?.('', receiver)).toThrow(InvalidCircuitNameError);
+    });
+
     it('closes idempotently', async () => {
       await store.close();
       await store.close();
