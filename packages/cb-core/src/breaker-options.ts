@@ -2,6 +2,7 @@ import { type Clock, createOptionsReader, systemClock, type TimerProvider } from
 import type { CallTimeoutError } from './errors/call-timeout-error.js';
 import { type CircuitPolicyOptions, DEFAULT_POLICY } from './policy.js';
 import type { CircuitStateStore, OutcomeKind, RejectionReason } from './store.js';
+import type { StateChangeEvent } from './view.js';
 
 // A breaker's options, their defaults, and the per-call events it reports: what a caller of
 // `CircuitBreaker` sees. Running the calls is circuit-breaker.ts.
@@ -85,6 +86,15 @@ export interface CircuitBreakerOptions<TFallback = never> extends CircuitPolicyO
    * @default null
    */
   readonly signal?: AbortSignal | null;
+  /**
+   * A listener of every status change of this breaker, for its whole life: what
+   * {@link CircuitBreaker.onStateChange} adds, but kept in the settings breakers configured alike
+   * share, so that one function given to 100,000 breakers (a registry's relay) costs no listener
+   * list and no subscription per breaker. A listener that throws does not stop the others; its error
+   * is rethrown in a microtask.
+   * @default null
+   */
+  readonly onStateChange?: ((event: StateChangeEvent) => void) | null;
 }
 
 /** Options of one call. */
@@ -194,6 +204,7 @@ export const DEFAULT_CIRCUIT_BREAKER_OPTIONS: Readonly<
   refreshIntervalMs: 5_000,
   onStoreFailure: 'fail-open',
   signal: null,
+  onStateChange: null,
 });
 
 /** @internal Validates a breaker's options against {@link DEFAULT_CIRCUIT_BREAKER_OPTIONS}. */

@@ -2,6 +2,7 @@ import type { Clock, TimerProvider } from '@xnai/kit';
 import type { CallGroup } from './call-runner.js';
 import type { CircuitPolicy } from './policy.js';
 import type { CircuitStateStore, OutcomeKind } from './store.js';
+import type { StateChangeEvent } from './view.js';
 
 /**
  * What a breaker was configured with, its name aside, validated and resolved: read-only, so every
@@ -27,6 +28,8 @@ export interface BreakerSettings {
   readonly group: CallGroup | null;
   /** The view is re-read when older than this; infinite without a backstop refresh. */
   readonly refreshIntervalMs: number;
+  /** The `onStateChange` option: told of every status change of every breaker holding these settings. */
+  readonly onStateChange: ((event: StateChangeEvent) => void) | null;
 }
 
 const SETTING_NAMES = [
@@ -44,6 +47,7 @@ const SETTING_NAMES = [
   'untimed',
   'group',
   'refreshIntervalMs',
+  'onStateChange',
 ] as const satisfies ReadonlyArray<keyof BreakerSettings>;
 
 /**

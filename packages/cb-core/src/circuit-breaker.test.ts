@@ -1,4 +1,5 @@
 import { getEventListeners } from 'node:events';
+import { captureMicrotaskErrors } from '@xnai/kit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ScriptedStore } from './__tests__/scripted-store.js';
 import { CallGroup } from './call-runner.js';
@@ -117,6 +118,45 @@ describe('CircuitBreaker', () => {
       'open>half_open:open_timeout_elapsed',
       'half_open>closed:probe_success_threshold',
     ]);
+  });
+
+  it('tells the onStateChange option of every change, shared by breakers configured alike, until closed', async () => {
+    const seen: string[] = [];
+    const relay = (event: StateChangeEvent) =>
+      seen.push(`${event.name}:${event.from}>${event.to}:${event.reason}`);
+    const first = make({ name: 'a', failureThreshold: 1, openTimeoutMs: 1_000, onStateChange: relay });
+    const second = make({ name: 'b', failureThreshold: 1, openTimeoutMs: 1_000, onStateChange: relay });
+    const own: string[] = [];
+    second.onStateChange((event) => own.push(`${event.from}>${event.to}`));
+    await failTimes(first, 1);
+    await failTimes(second, 1);
+    await settle();
+    expect(seen).toEqual(['a:closed>open:failure_threshold', 'b:closed>open:failure_threshold']);
+    expect(own).toEqual(['closed>open']);
+    await first.close();
+    vi.advanceTimersByTime(1_000);
+    for (let probe = 0; probe < 2; probe++) {
+      await expect(second.execute(ok)).resolves.toBe('ok');
+      await settle();
+    }
+    expect(seen.slice(2)).toEqual([
+      'b:open>half_open:open_timeout_elapsed',
+      'b:half_open>closed:probe_success_threshold',
+    ]);
+    // A relay that throws does not stop the breaker's own listeners; its error surfaces in a microtask.
+    const thrower = make({
+      name: 'c',
+      failureThreshold: 1,
+      onStateChange: () => {
+        throw new Error('relay bug');
+      },
+    });
+    const mine: string[] = [];
+    thrower.onStateChange((event) => mine.push(event.to));
+    const errors = await captureMicrotaskErrors(() => failTimes(thrower, 1));
+    expect(mine).toEqual(['open']);
+    expect(errors).toMatchObject([{ message: 'relay bug' }]);
+    expect(() => make({ name: 'd', onStateChange: 'nope' as never })).toThrow(TypeError);
   });
 
   it('admits one probe at a time by default and rejects the rest while it runs', async () => {

@@ -181,6 +181,10 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
       untimed: callTimeoutMs === null && policy.slowCallDurationMs === null,
       group: signal === null ? null : CallGroup.of(signal),
       refreshIntervalMs: backstop ? refreshIntervalMs : Number.POSITIVE_INFINITY,
+      onStateChange:
+        given.onStateChange === null
+          ? null
+          : assertFunction<(event: StateChangeEvent) => void>('onStateChange', given.onStateChange),
     });
   }
 

@@ -1,4 +1,4 @@
-import { Listeners } from '@xnai/kit';
+import { Listeners, rethrowLater } from '@xnai/kit';
 import type { BreakerSettings } from './breaker-settings.js';
 import {
   type CircuitStateData,
@@ -364,16 +364,25 @@ export class CircuitView implements ChangeReceiver {
     const from = storedStatus(this.#data);
     this.#data = data;
     const to = storedStatus(data);
+    if (from === to) return;
     const listeners = this.#extras?.stateListeners;
-    if (from !== to && listeners != null) {
-      listeners.emit({
-        name: this.#name,
-        from,
-        to,
-        reason: reason ?? 'synchronized',
-        at: at ?? data.lastStateChange,
-      });
+    const relay = this.#settings.onStateChange;
+    if (listeners == null && (relay === null || (this.#flags & CLOSED) !== 0)) return;
+    const event: StateChangeEvent = {
+      name: this.#name,
+      from,
+      to,
+      reason: reason ?? 'synchronized',
+      at: at ?? data.lastStateChange,
+    };
+    if (relay !== null && (this.#flags & CLOSED) === 0) {
+      try {
+        relay(event);
+      } catch (error) {
+        rethrowLater(error);
+      }
     }
+    listeners?.emit(event);
   }
 
   /** Stops listening to the store and drops listeners. */

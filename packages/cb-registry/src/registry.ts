@@ -200,7 +200,6 @@ interface Signature extends Readonly<Record<string, unknown>> {
 interface Entry {
   readonly breaker: CircuitBreaker<unknown>;
   readonly signature: Signature;
-  readonly subscription: Disposable;
 }
 
 /** The registry's own options, on top of the state manager's. */
@@ -304,8 +303,14 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
    * Every breaker's state changes, relayed as registry events: one listener function for all of
    * them rather than a closure (and its context) per circuit.
    */
-  readonly #relayStateChange = (event: StateChangeEvent): void =>
+  /** Until cleanup() aborted the calls: what breakers do while they close is not relayed. */
+  #relaying = true;
+  readonly #relayStateChange = (event: StateChangeEvent): void => {
+    // Given to every breaker as its `onStateChange` (kept in the settings they share): a breaker
+    // being removed may still change while it closes, and is not a registered circuit any more.
+    if (!this.#relaying || !this.#entries.has(event.name)) return;
     this.#events.emit({ type: 'state_change', ...event });
+  };
   /**
    * The signature of the last registration: the next one with the same configuration (the common
    * case) holds this object instead of a copy of its own.
@@ -444,14 +449,11 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
       // period: one listener for the whole registry, an in-flight count per call (benchmark row
       // `call.registry`), never a listener or an AbortSignal.any per call.
       signal: this.#abort.signal,
+      // One relay for every circuit, in the settings they share: no listener list per circuit.
+      onStateChange: this.#relayStateChange,
     });
-    const subscription = breaker.onStateChange(this.#relayStateChange);
     if (this.#callListeners.size > 0) this.#relayCalls(name, breaker as CircuitBreaker<unknown>);
-    this.#entries.set(name, {
-      breaker: breaker as CircuitBreaker<unknown>,
-      signature,
-      subscription,
-    });
+    this.#entries.set(name, { breaker: breaker as CircuitBreaker<unknown>, signature });
     // Load the view and subscribe now, so status and pushed changes are current before the first call.
     breaker.refresh().catch(noop);
     return breaker;
@@ -492,7 +494,6 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     const entry = this.#entries.get(name);
     if (entry === undefined) return false;
     this.#entries.delete(name);
-    entry.subscription.dispose();
     this.#callRelays.get(name)?.dispose();
     this.#callRelays.delete(name);
     await entry.breaker.close();
@@ -691,8 +692,8 @@ export class CircuitBreakerRegistry implements AsyncDisposable {
     // running `fn` was handed this signal (unless its call had its own) and its outcome, whenever it
     // comes, counts for nothing. cleanup() does not wait for an `fn` that ignores its signal.
     this.#abort.abort(new ClosedError('CircuitBreakerRegistry'));
+    this.#relaying = false;
     this.stateManager.cleanupExpiredStates();
-    for (const entry of this.#entries.values()) entry.subscription.dispose();
     await Promise.all([...this.#entries.values()].map((entry) => entry.breaker.close()));
     await this.stateManager.close();
     for (const subscription of this.#subscriptions.splice(0)) subscription.dispose();

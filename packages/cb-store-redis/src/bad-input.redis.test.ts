@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_FIELD, decodeStored } from './codec.js';
 import { type CorruptStateEvent, RedisStateStore } from './redis-state-store.js';
+import readScript from './scripts/read.lua';
 
 const policy = resolvePolicy({ failureThreshold: 3 });
 const FAIL = { kind: 'failure' as const };
@@ -251,6 +252,15 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
     await patchData(`${store.keyPrefix}b1`, { state: 'ajar' });
     const lone = new Map<string, unknown>();
     for (const name of names) lone.set(name, await store.peek(name));
+    // The read script (a cluster's reads, and re-reads of what a pipeline cannot tell) says what
+    // TYPE and HGET say of every one of them.
+    for (const name of names) {
+      const key = `${store.keyPrefix}${name}`;
+      const [, type, data] = (await raw.eval(readScript, 1, key)) as [string, string, string | undefined];
+      const expected = await raw.type(key);
+      expect([name, type]).toEqual([name, expected]);
+      if (expected === 'hash') expect([name, data]).toEqual([name, (await raw.hget(key, DATA_FIELD)) ?? '']);
+    }
     const loneProblems = problems.map((p) => `${p.name}: ${p.problem}`);
     problems = [];
     await raw.config('RESETSTAT');
@@ -266,7 +276,8 @@ describe('RedisStateStore with corrupt, foreign or missing data', () => {
       'b31: schemaVersion is not 1',
     ]);
     // One TIME and one HGET per circuit; EXISTS and TYPE only for what HGET could not tell, and the
-    // read script (atomic) for the one key that exists without our field (b31).
+    // read script (atomic) for the one key that exists without our field (b31). Read one at a time
+    // above, each was the same pipeline of one.
     expect({
       time: calls('time'),
       hget: calls('hget'),
@@ -347,12 +358,14 @@ describe('RedisStateStore on Redis error replies', () => {
   it('reloads a flushed script transparently (NOSCRIPT)', async () => {
     const store = new RedisStateStore({ redis: client, keyPrefix: 'noscript:' });
     await store.record('n', [FAIL], policy);
-    await store.getState('n');
+    // A hash without our field is read with the read script (a plain read goes as TIME and HGET).
+    await admin.hset('noscript:foreign', 'someone', 'else');
+    await store.getState('foreign');
     const loaded = store.getStats().scriptReloads;
     await admin.script('FLUSH');
     expect((await store.record('n', [FAIL], policy)).failureCount).toBe(2);
     await admin.script('FLUSH');
-    expect((await store.getState('n'))?.failureCount).toBe(2);
+    expect(await store.getState('foreign')).toBeUndefined();
     expect(store.getStats().scriptReloads - loaded).toBe(2);
     await store.close();
   });
