@@ -127,7 +127,7 @@ export async function measureIdleBreaker(context: BenchContext): Promise<Measure
         target: isOurs ? '<= 300 bytes' : null,
         met: isOurs ? bytes <= 300 : null,
         remedy: isOurs
-          ? 'what is left after one call is the breaker (96 B), its view (104 B), its name (about 32 B) and its entry in the store\'s watch map: merging the view into the breaker would save its header and the fields both keep (name, settings)'
+          ? 'what is left after one call is the breaker (96 B), its view (104 B), its name (about 32 B) and its entry in the store’s watch map: merging the view into the breaker would save its header and the fields both keep (name, settings)'
           : null,
       }),
       row({
