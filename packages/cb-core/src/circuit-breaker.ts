@@ -835,6 +835,9 @@ export class CircuitBreaker<TFallback = never> implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // The `onStateChange` option hears nothing from here on (a registry removing the circuit may
+    // register a new breaker of that name while this one flushes).
+    this.#view?.stopRelay();
     await this.flush();
     this.#view?.close();
     this.#calls = null;

@@ -66,11 +66,13 @@ interface Extras {
   errorListeners: Listeners<StoreErrorEvent> | null;
 }
 
-// Bits of `CircuitView.#flags`: one field instead of four booleans (a view lives as long as its breaker).
+// Bits of `CircuitView.#flags`: one field instead of a boolean each (a view lives as long as its breaker).
 const LOADED = 1;
 const REFRESHING = 2;
 const CLOSED = 4;
 const WATCHED = 8;
+/** The breaker is closing: the settings' `onStateChange` hears nothing more from this view. */
+const UNRELAYED = 16;
 
 /**
  * First loads under way, by view (resolving `true` when the read succeeded): kept here rather than
@@ -167,7 +169,9 @@ export class CircuitView implements ChangeReceiver {
 
   async #load(): Promise<boolean> {
     const store = this.#settings.store;
-    if (store.watch !== undefined && store.unwatch !== undefined) {
+    if ((this.#flags & CLOSED) !== 0) {
+      // Closed before it loaded (a refresh after close): nothing will unwatch, so watch nothing.
+    } else if (store.watch !== undefined && store.unwatch !== undefined) {
       // The store delivers to the view itself: no listener function or subscription object per view.
       store.watch(this.#name, this);
       this.#flags |= WATCHED;
@@ -366,8 +370,8 @@ export class CircuitView implements ChangeReceiver {
     const to = storedStatus(data);
     if (from === to) return;
     const listeners = this.#extras?.stateListeners;
-    const relay = this.#settings.onStateChange;
-    if (listeners == null && (relay === null || (this.#flags & CLOSED) !== 0)) return;
+    const relay = (this.#flags & UNRELAYED) === 0 ? this.#settings.onStateChange : null;
+    if (listeners == null && relay === null) return;
     const event: StateChangeEvent = {
       name: this.#name,
       from,
@@ -375,7 +379,7 @@ export class CircuitView implements ChangeReceiver {
       reason: reason ?? 'synchronized',
       at: at ?? data.lastStateChange,
     };
-    if (relay !== null && (this.#flags & CLOSED) === 0) {
+    if (relay !== null) {
       try {
         relay(event);
       } catch (error) {
@@ -385,9 +389,14 @@ export class CircuitView implements ChangeReceiver {
     listeners?.emit(event);
   }
 
+  /** The breaker is closing: its `onStateChange` option is told nothing more. */
+  stopRelay(): void {
+    this.#flags |= UNRELAYED;
+  }
+
   /** Stops listening to the store and drops listeners. */
   close(): void {
-    this.#flags |= CLOSED;
+    this.#flags |= CLOSED | UNRELAYED;
     const store = this.#settings.store;
     // Only a view that loaded was watched or subscribed.
     if (this.#extras?.subscription != null) this.#extras.subscription.dispose();

@@ -101,6 +101,25 @@ describe('a memory-only registry', () => {
     expect(data).toMatchObject({ state: 'open', lastFailureTime: t2001 + 10, openUntil: t2001 + 1_010 });
   });
 
+  it('relays a circuit’s changes once when it is removed and registered again while the old breaker closes', async () => {
+    registry = await createCircuitBreakerRegistry({ memoryOnly: true });
+    const events: string[] = [];
+    registry.onEvent((event) => {
+      if (event.type === 'state_change') events.push(`${event.name}:${event.from}>${event.to}`);
+    });
+    const old = registry.registerCircuitBreaker('payments');
+    await registry.callWithCircuitBreaker('payments', () => 'ok');
+    const removing = registry.remove('payments');
+    const fresh = registry.registerCircuitBreaker('payments');
+    expect(fresh).not.toBe(old);
+    // Pushed to both breakers in this same turn: the old one is still closing.
+    const forcing = registry.forceOpen('payments');
+    await Promise.all([removing, forcing]);
+    await fresh.refresh();
+    expect(fresh.status).toBe('forced_open');
+    expect(events).toEqual(['payments:closed>forced_open']);
+  });
+
   it('refuses connection options next to memoryOnly, and a memoryOnly that is not a boolean', async () => {
     await expect(
       createCircuitBreakerRegistry({ memoryOnly: true, url: 'redis://localhost:6379' }),

@@ -189,6 +189,8 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #timers: Clock & TimerProvider;
   readonly #book = new CircuitBook();
   readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
+  /** Reads expedited while queued here, to be sent ahead in the Redis store too once started. */
+  readonly #expedited = new Set<string>();
   readonly #listeners = new ChangeListeners();
   readonly #operationListeners = new Listeners<StoreOperationEvent>();
   readonly #reconciler: Reconciler | null;
@@ -534,7 +536,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     const stored = await this.#route(
       name,
       'getState',
-      async () => (await this.#redis.peek(name)) ?? (await this.#reseed(name)),
+      async () => {
+        const peeking = this.#redis.peek(name);
+        if (this.#expedited.size > 0 && this.#expedited.delete(name)) this.#redis.expedite(name);
+        return (await peeking) ?? (await this.#reseed(name));
+      },
       () => this.#mirror.getState(name),
       (entry) => entry,
       false,
@@ -548,8 +554,10 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
    * the reads queued before it are done.
    */
   expedite(name: string): void {
-    this.#reads.expedite(name);
-    this.#redisOrNull?.expedite(name);
+    // Queued here: it starts now, and is sent ahead in the Redis store too (see getState). Already
+    // past this queue: it may wait in the store's (behind a reconciliation's reads).
+    if (this.#reads.expedite(name)) this.#expedited.add(name);
+    else this.#redisOrNull?.expedite(name);
   }
 
   /** Writes the mirror's copy back when Redis lost the circuit and the copy still protects callers. */

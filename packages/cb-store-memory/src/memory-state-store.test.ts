@@ -162,6 +162,35 @@ describe('breakers watching the memory store', () => {
   });
 });
 
+describe('the onStateChange option on the memory store', () => {
+  it('hears nothing once close() started, while the breaker’s own listeners hear the rest', async () => {
+    const store = new MemoryStateStore();
+    const relayed: string[] = [];
+    const own: string[] = [];
+    const breaker = createCircuitBreaker({
+      name: 'payments',
+      store,
+      onStateChange: (event) => relayed.push(event.to),
+    });
+    breaker.onStateChange((event) => own.push(event.to));
+    await breaker.execute(() => 'ok');
+    await store.override('payments', { mode: 'forced_open' }, resolvePolicy());
+    const closing = breaker.close();
+    // Pushed while the breaker flushes on its way out.
+    await store.override('payments', null, resolvePolicy());
+    await closing;
+    expect(relayed).toEqual(['forced_open']);
+    expect(own).toEqual(['forced_open', 'closed']);
+    // A refresh after close reads, and watches nothing that nobody would unwatch.
+    const watch = vi.spyOn(store, 'watch');
+    const late = createCircuitBreaker({ name: 'late', store });
+    await late.close();
+    await late.refresh().catch(() => undefined);
+    expect(watch).not.toHaveBeenCalled();
+    await store.close();
+  });
+});
+
 describe('MemoryStateStore memory and bounds', () => {
   it('keeps nothing per name once states expired and were read (no lock or entry left behind)', async () => {
     // A child process with --expose-gc measures the heap; 100,000 names were 22 MB retained before.

@@ -1,8 +1,10 @@
 import { createCircuitBreaker, resolvePolicy } from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import {
+  commandCounts,
   describeStoreContract,
   type RedisServer,
+  scriptsRun,
   startFaultProxy,
   startRedis,
   waitFor,
@@ -83,6 +85,73 @@ describe('RedisStateStore keys and views', () => {
     await other.close();
     await cut.disconnect();
     await proxy.close();
+  });
+});
+
+describe('RedisStateStore reads a call waits on', () => {
+  it('sends a call’s first read ahead of a burst that waited for the events subscription', async () => {
+    const keyPrefix = `expedite:${Date.now()}:`;
+    const count = 4_000;
+    const names = Array.from({ length: count }, (_, index) => `c${index}`);
+    const last = names[count - 1] as string;
+    const other = new RedisStateStore({ redis: client, keyPrefix });
+    await other.override(last, { mode: 'forced_open' }, resolvePolicy());
+    await other.close();
+    // A store whose subscription is not live yet: its reads wait for it, then queue (256 in flight).
+    const store = new RedisStateStore({ redis: client, keyPrefix });
+    let answered = 0;
+    const getState = store.getState.bind(store);
+    store.getState = (name) =>
+      getState(name).then((data) => {
+        answered += 1;
+        return data;
+      });
+    try {
+      const breakers = names.map((name) => createCircuitBreaker({ name, store }));
+      for (const breaker of breakers) breaker.refresh().catch(() => undefined);
+      const error = await (breakers[count - 1] as (typeof breakers)[number])
+        .execute(() => 'ran')
+        .then(
+          () => null,
+          (rejection: unknown) => rejection,
+        );
+      const answeredBefore = answered;
+      await waitFor(() => answered >= count, { timeoutMs: 60_000 });
+      console.log(
+        `[figures] direct Redis store: a call on the last of ${count} circuits answered after ${answeredBefore} first reads`,
+      );
+      expect(error).toMatchObject({ name: 'CircuitOpenError', reason: 'forced_open' });
+      expect(answeredBefore).toBeLessThan(count / 4);
+      for (const breaker of breakers) await breaker.close();
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+
+  it('reads a circuit alone in one pipeline of HGET, EXISTS and TIME, with no script', async () => {
+    const store = new RedisStateStore({ redis: client, keyPrefix: `lone:${Date.now()}:` });
+    const admin = new Redis(client.options.port ?? 6379, client.options.host ?? '127.0.0.1');
+    try {
+      await store.record('present', [{ kind: 'failure' }], resolvePolicy());
+      const counts = async (read: () => Promise<unknown>) => {
+        await admin.config('RESETSTAT');
+        await read();
+        const sent = await commandCounts(admin);
+        return {
+          hget: sent.hget ?? 0,
+          exists: sent.exists ?? 0,
+          time: sent.time ?? 0,
+          scripts: scriptsRun(sent),
+        };
+      };
+      const one = { hget: 1, exists: 1, time: 1, scripts: 0 };
+      expect(await counts(() => store.getState('absent'))).toEqual(one);
+      expect(await counts(() => store.getState('present'))).toEqual(one);
+      expect((await store.getState('present'))?.failureCount).toBe(1);
+    } finally {
+      await store.close();
+      admin.disconnect();
+    }
   });
 });
 

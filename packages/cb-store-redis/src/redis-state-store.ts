@@ -265,6 +265,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   #subscriberCheck: ReturnType<typeof setInterval> | null = null;
   /** Reads in flight (see {@link READS_IN_FLIGHT}). */
   readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
+  /** Reads expedited while they waited for the subscription: sent ahead once they may be sent. */
+  readonly #expedited = new Set<string>();
   /** Reads asked for in this turn of the event loop, sent together (see {@link #read}). */
   #readBatch: PendingRead[] | null = null;
   /** Reads may go as one pipeline: not on a cluster, whose pipelines must stay in one slot. */
@@ -519,9 +521,12 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     return isTombstone(stored) ? undefined : stored;
   }
 
-  /** Sends a queued read of `name` now, ahead of the others (a caller waits for it). */
+  /**
+   * Sends a queued read of `name` now, ahead of the others (a caller waits for it); a read still
+   * waiting for the events subscription goes ahead once it may be sent.
+   */
   expedite(name: string): void {
-    this.#reads.expedite(name);
+    if (!this.#reads.expedite(name) && this.#subscribedPending) this.#expedited.add(name);
   }
 
   /**
@@ -536,7 +541,9 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     if (this.#onHello !== null) this.#readBeforeLive = true;
     let read: RawRead;
     try {
-      read = await this.#reads.run(() => this.#read(name), name);
+      const reading = this.#reads.run(() => this.#read(name), name);
+      if (this.#expedited.size > 0 && this.#expedited.delete(name)) this.#reads.expedite(name);
+      read = await reading;
     } catch (error) {
       throw toStoreError(error, `read circuit "${name}"`);
     }
@@ -580,11 +587,16 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     }
     try {
       const sentAt = this.#localClock.now();
+      // A read alone asks EXISTS at once: a new circuit (no key: the common first read) is then told
+      // in one round trip. TIME comes last, so no time another instance wrote before a HGET is later
+      // than the `now` the read is judged at.
+      const lone = batch.length === 1;
       const replies = await this.#pipeline((pipeline) => {
-        pipeline.time();
         for (const read of batch) pipeline.hget(read.key, DATA_FIELD);
+        if (lone) pipeline.exists((batch[0] as PendingRead).key);
+        pipeline.time();
       });
-      const [timeError, time] = replies[0] ?? [new Error('no reply to TIME')];
+      const [timeError, time] = replies[replies.length - 1] ?? [new Error('no reply to TIME')];
       if (timeError) throw timeError;
       const [seconds, micros] = time as [string, string];
       const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
@@ -593,12 +605,20 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       const missing: number[] = [];
       const wrongType: number[] = [];
       batch.forEach((_, index) => {
-        const [error, value] = replies[index + 1] ?? [new Error('no reply')];
+        const [error, value] = replies[index] ?? [new Error('no reply')];
+        const read = batch[index] as PendingRead;
         if (error) {
           if (replyCode(error) === 'WRONGTYPE') wrongType.push(index);
-          else (batch[index] as PendingRead).reject(error);
-        } else if (value === null) missing.push(index);
-        else (batch[index] as PendingRead).resolve({ now, type: 'hash', data: String(value) });
+          else read.reject(error);
+        } else if (value !== null) read.resolve({ now, type: 'hash', data: String(value) });
+        else if (!lone) missing.push(index);
+        else {
+          const [existsError, exists] = replies[1] ?? [new Error('no reply to EXISTS')];
+          if (existsError) read.reject(existsError);
+          // There while HGET found nothing: a hash without our field, or a key written in between.
+          else if (Number(exists) === 0) read.resolve({ now, type: 'none', data: '' });
+          else this.#readAlone(read);
+        }
       });
       if (missing.length === 0 && wrongType.length === 0) return;
       const checks = await this.#pipeline((pipeline) => {

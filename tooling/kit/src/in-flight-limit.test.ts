@@ -80,6 +80,47 @@ describe('InFlightLimit', () => {
     expect([limit.active, limit.waiting]).toEqual([0, 0]);
   });
 
+  it('expedites every task waiting with a key, and past twice the limit sends the rest first when a slot frees', async () => {
+    const limit = new InFlightLimit(1);
+    const started: string[] = [];
+    const finish = new Map<string, () => void>();
+    const names = ['a', 'b1', 'c', 'b2', 'd', 'e'];
+    const keyOf = (name: string) => name.slice(0, 1);
+    const results = names.map((name) =>
+      limit.run(async () => {
+        started.push(name);
+        await new Promise<void>((resolve) => finish.set(name, resolve));
+        return name;
+      }, keyOf(name)),
+    );
+    await tick();
+    expect(started).toEqual(['a']);
+    // Both tasks keyed b start: one past the limit of 1 is allowed (twice the limit in all)...
+    expect(limit.expedite('b')).toBe(true);
+    expect(limit.expedite('b')).toBe(false);
+    await tick();
+    expect(started).toEqual(['a', 'b1']);
+    expect([limit.active, limit.waiting]).toEqual([2, 4]);
+    // ...the second waits ahead of the queue, as does a later expedited one.
+    expect(limit.expedite('e')).toBe(true);
+    finish.get('a')?.();
+    await tick();
+    expect(started).toEqual(['a', 'b1', 'b2']);
+    finish.get('b1')?.();
+    await tick();
+    expect(started).toEqual(['a', 'b1', 'b2', 'e']);
+    finish.get('b2')?.();
+    finish.get('e')?.();
+    await tick();
+    await tick();
+    expect(started).toEqual(['a', 'b1', 'b2', 'e', 'c']);
+    finish.get('c')?.();
+    await tick();
+    finish.get('d')?.();
+    expect(await Promise.all(results)).toEqual(names);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+
   it('rejects a limit that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new InFlightLimit(bad)).toThrow(RangeError);
   });

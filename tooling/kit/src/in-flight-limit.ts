@@ -10,8 +10,9 @@ interface Waiting {
  * reaches the store as a steady stream, and no command waits in a client long enough to time out
  * (which a connection manager would take for an outage).
  *
- * A task run with a key can be sent ahead of the queue with {@link expedite}: a call waiting for
- * its circuit's first read does not wait behind a burst of background reads.
+ * Tasks run with a key can be sent ahead with {@link expedite}: a call waiting for its circuit's
+ * first read does not wait behind a burst of background reads. Expedited tasks start at once while
+ * fewer than `limit` of them run past the limit; beyond that they wait ahead of the queue.
  *
  * @example
  * ```ts
@@ -26,9 +27,11 @@ export class InFlightLimit {
   /** Waiting tasks: a queue with a moving head, so a long queue costs O(1) per task. */
   #waiting: Array<Waiting | undefined> = [];
   #head = 0;
-  /** The first waiting task of each key given. */
-  readonly #byKey = new Map<string, Waiting>();
-  /** Expedited tasks whose entries still sit in the queue (skipped when their turn comes). */
+  /** Expedited tasks waiting for a slot (when `limit` expedited ones already run past the limit). */
+  #urgent: Waiting[] = [];
+  /** Waiting tasks by key (one, or several in arrival order). */
+  readonly #byKey = new Map<string, Waiting | Waiting[]>();
+  /** Entries still in the queue whose task was started by expedite (skipped when their turn comes). */
   #expeditedInQueue = 0;
 
   /** @throws {RangeError} `limit` is not a positive integer. */
@@ -39,14 +42,14 @@ export class InFlightLimit {
     this.#limit = limit;
   }
 
-  /** Tasks running now (expedited ones may take it past the limit). */
+  /** Tasks running now (expedited ones may take it up to twice the limit). */
   get active(): number {
     return this.#active;
   }
 
   /** Tasks waiting for a slot. */
   get waiting(): number {
-    return this.#waiting.length - this.#head - this.#expeditedInQueue;
+    return this.#waiting.length - this.#head - this.#expeditedInQueue + this.#urgent.length;
   }
 
   async run<T>(task: () => Promise<T>, key?: string): Promise<T> {
@@ -60,27 +63,61 @@ export class InFlightLimit {
     }
   }
 
-  /** Starts the first task waiting with `key` now, past the limit. No effect when none waits. */
-  expedite(key: string): void {
-    const entry = this.#byKey.get(key);
-    if (entry === undefined) return;
+  /**
+   * Sends the tasks waiting with `key` ahead of the others: at once while fewer than `limit` run
+   * past the limit, else first when a slot frees.
+   * @returns whether a task with `key` was waiting.
+   */
+  expedite(key: string): boolean {
+    const entries = this.#byKey.get(key);
+    if (entries === undefined) return false;
     this.#byKey.delete(key);
-    entry.started = true;
-    this.#expeditedInQueue += 1;
-    this.#active += 1;
-    entry.start();
+    for (const entry of Array.isArray(entries) ? entries : [entries]) {
+      // Its queue entry stays where it is, marked, and is skipped when its turn comes.
+      entry.started = true;
+      this.#expeditedInQueue += 1;
+      if (this.#active < this.#limit * 2) {
+        this.#active += 1;
+        entry.start();
+      } else {
+        this.#urgent.push(entry);
+      }
+    }
+    return true;
   }
 
   #wait(key: string | undefined): Promise<void> {
     return new Promise<void>((start) => {
       const entry: Waiting = { start, key, started: false };
       this.#waiting.push(entry);
-      if (key !== undefined && !this.#byKey.has(key)) this.#byKey.set(key, entry);
+      if (key === undefined) return;
+      const existing = this.#byKey.get(key);
+      if (existing === undefined) this.#byKey.set(key, entry);
+      else if (Array.isArray(existing)) existing.push(entry);
+      else this.#byKey.set(key, [existing, entry]);
     });
+  }
+
+  #forget(entry: Waiting): void {
+    const key = entry.key;
+    if (key === undefined) return;
+    const existing = this.#byKey.get(key);
+    if (existing === entry) this.#byKey.delete(key);
+    else if (Array.isArray(existing)) {
+      const index = existing.indexOf(entry);
+      if (index >= 0) existing.splice(index, 1);
+      if (existing.length === 0) this.#byKey.delete(key);
+    }
   }
 
   #release(): void {
     this.#active -= 1;
+    const urgent = this.#urgent.shift();
+    if (urgent !== undefined) {
+      this.#active += 1;
+      urgent.start();
+      return;
+    }
     while (this.#active < this.#limit && this.#head < this.#waiting.length) {
       const entry = this.#waiting[this.#head] as Waiting;
       this.#waiting[this.#head] = undefined;
@@ -96,7 +133,7 @@ export class InFlightLimit {
         this.#expeditedInQueue -= 1;
         continue;
       }
-      if (entry.key !== undefined && this.#byKey.get(entry.key) === entry) this.#byKey.delete(entry.key);
+      this.#forget(entry);
       entry.started = true;
       this.#active += 1;
       entry.start();

@@ -31,12 +31,16 @@ export function readsMade(counts: Readonly<Record<string, number>>): number {
 /**
  * Commands a circuit-breaker store sent: scripts once each (not what they run inside), plus the
  * HGETs and the TIME of pipelined reads (what is left once every script's own HGET and TIME is
- * taken off), plus PING, SET, GET, PUBLISH and SUBSCRIBE.
+ * taken off), their EXISTS and TYPE, plus PING, SET, GET, PUBLISH and SUBSCRIBE.
  */
 export function commandsSent(counts: Readonly<Record<string, number>>): number {
   const scripts = scriptsRun(counts);
+  const reads = readsMade(counts);
+  // A pipelined read asks EXISTS or TYPE at most once each (a read alone always asks EXISTS); the
+  // rest are what scripts ran inside on keys without our field (a circuit's first write).
+  const checks = Math.min(counts.exists ?? 0, reads) + Math.min(counts.type ?? 0, reads);
   return ['ping', 'set', 'get', 'publish', 'subscribe'].reduce(
     (sum, name) => sum + (counts[name] ?? 0),
-    scripts + Math.max(0, (counts.hget ?? 0) - scripts) + Math.max(0, (counts.time ?? 0) - scripts),
+    scripts + Math.max(0, (counts.hget ?? 0) - scripts) + Math.max(0, (counts.time ?? 0) - scripts) + checks,
   );
 }
