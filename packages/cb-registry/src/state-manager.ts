@@ -189,8 +189,8 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   readonly #timers: Clock & TimerProvider;
   readonly #book = new CircuitBook();
   readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
-  /** Reads expedited while queued here, to be sent ahead in the Redis store too once started. */
-  readonly #expedited = new Set<string>();
+  /** Reads expedited while queued here (a count per circuit), sent ahead in the Redis store too once started. */
+  readonly #expedited = new Map<string, number>();
   readonly #listeners = new ChangeListeners();
   readonly #operationListeners = new Listeners<StoreOperationEvent>();
   readonly #reconciler: Reconciler | null;
@@ -538,7 +538,12 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       'getState',
       async () => {
         const peeking = this.#redis.peek(name);
-        if (this.#expedited.size > 0 && this.#expedited.delete(name)) this.#redis.expedite(name);
+        const expedited = this.#expedited.size > 0 ? this.#expedited.get(name) : undefined;
+        if (expedited !== undefined) {
+          if (expedited > 1) this.#expedited.set(name, expedited - 1);
+          else this.#expedited.delete(name);
+          this.#redis.expedite(name);
+        }
         return (await peeking) ?? (await this.#reseed(name));
       },
       () => this.#mirror.getState(name),
@@ -556,7 +561,8 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   expedite(name: string): void {
     // Queued here: it starts now, and is sent ahead in the Redis store too (see getState). Already
     // past this queue: it may wait in the store's (behind a reconciliation's reads).
-    if (this.#reads.expedite(name)) this.#expedited.add(name);
+    const started = this.#reads.expedite(name);
+    if (started > 0) this.#expedited.set(name, (this.#expedited.get(name) ?? 0) + started);
     else this.#redisOrNull?.expedite(name);
   }
 

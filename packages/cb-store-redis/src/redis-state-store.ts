@@ -265,7 +265,9 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   #subscriberCheck: ReturnType<typeof setInterval> | null = null;
   /** Reads in flight (see {@link READS_IN_FLIGHT}). */
   readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
-  /** Reads expedited while they waited for the subscription: sent ahead once they may be sent. */
+  /** Reads waiting for the events subscription, by circuit (a count per name). */
+  readonly #awaitingSubscription = new Map<string, number>();
+  /** Circuits expedited while their reads waited for the subscription: sent ahead once queued. */
   readonly #expedited = new Set<string>();
   /** Reads asked for in this turn of the event loop, sent together (see {@link #read}). */
   #readBatch: PendingRead[] | null = null;
@@ -526,7 +528,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
    * waiting for the events subscription goes ahead once it may be sent.
    */
   expedite(name: string): void {
-    if (!this.#reads.expedite(name) && this.#subscribedPending) this.#expedited.add(name);
+    if (this.#reads.expedite(name) === 0 && this.#awaitingSubscription.has(name)) this.#expedited.add(name);
   }
 
   /**
@@ -537,12 +539,26 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
     validateCircuitName(name);
     this.#assertOpen();
     // A read must come after the subscription is live, or a change made in between reaches nobody.
-    if (this.#subscribedPending) await this.#waitForSubscription();
+    let urgent = false;
+    if (this.#subscribedPending) {
+      const waiting = this.#awaitingSubscription;
+      waiting.set(name, (waiting.get(name) ?? 0) + 1);
+      try {
+        await this.#waitForSubscription();
+      } finally {
+        const left = (waiting.get(name) ?? 1) - 1;
+        if (left > 0) waiting.set(name, left);
+        else waiting.delete(name);
+        urgent = this.#expedited.has(name);
+        // Every read of it waiting here goes ahead: forgotten once the last of them is queued.
+        if (left === 0) this.#expedited.delete(name);
+      }
+    }
     if (this.#onHello !== null) this.#readBeforeLive = true;
     let read: RawRead;
     try {
       const reading = this.#reads.run(() => this.#read(name), name);
-      if (this.#expedited.size > 0 && this.#expedited.delete(name)) this.#reads.expedite(name);
+      if (urgent) this.#reads.expedite(name);
       read = await reading;
     } catch (error) {
       throw toStoreError(error, `read circuit "${name}"`);

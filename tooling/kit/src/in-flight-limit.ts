@@ -29,6 +29,7 @@ export class InFlightLimit {
   #head = 0;
   /** Expedited tasks waiting for a slot (when `limit` expedited ones already run past the limit). */
   #urgent: Waiting[] = [];
+  #urgentHead = 0;
   /** Waiting tasks by key (one, or several in arrival order). */
   readonly #byKey = new Map<string, Waiting | Waiting[]>();
   /** Entries still in the queue whose task was started by expedite (skipped when their turn comes). */
@@ -49,7 +50,9 @@ export class InFlightLimit {
 
   /** Tasks waiting for a slot. */
   get waiting(): number {
-    return this.#waiting.length - this.#head - this.#expeditedInQueue + this.#urgent.length;
+    return (
+      this.#waiting.length - this.#head - this.#expeditedInQueue + this.#urgent.length - this.#urgentHead
+    );
   }
 
   async run<T>(task: () => Promise<T>, key?: string): Promise<T> {
@@ -66,13 +69,14 @@ export class InFlightLimit {
   /**
    * Sends the tasks waiting with `key` ahead of the others: at once while fewer than `limit` run
    * past the limit, else first when a slot frees.
-   * @returns whether a task with `key` was waiting.
+   * @returns how many tasks with `key` were waiting (0: none).
    */
-  expedite(key: string): boolean {
+  expedite(key: string): number {
     const entries = this.#byKey.get(key);
-    if (entries === undefined) return false;
+    if (entries === undefined) return 0;
     this.#byKey.delete(key);
-    for (const entry of Array.isArray(entries) ? entries : [entries]) {
+    const all = Array.isArray(entries) ? entries : [entries];
+    for (const entry of all) {
       // Its queue entry stays where it is, marked, and is skipped when its turn comes.
       entry.started = true;
       this.#expeditedInQueue += 1;
@@ -83,7 +87,7 @@ export class InFlightLimit {
         this.#urgent.push(entry);
       }
     }
-    return true;
+    return all.length;
   }
 
   #wait(key: string | undefined): Promise<void> {
@@ -112,8 +116,14 @@ export class InFlightLimit {
 
   #release(): void {
     this.#active -= 1;
-    const urgent = this.#urgent.shift();
-    if (urgent !== undefined) {
+    if (this.#urgentHead < this.#urgent.length) {
+      // A queue with a moving head too: thousands of calls may wait on their first reads at once.
+      const urgent = this.#urgent[this.#urgentHead] as Waiting;
+      this.#urgentHead += 1;
+      if (this.#urgentHead === this.#urgent.length) {
+        this.#urgent = [];
+        this.#urgentHead = 0;
+      }
       this.#active += 1;
       urgent.start();
       return;

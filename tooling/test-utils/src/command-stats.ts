@@ -31,7 +31,9 @@ export function readsMade(counts: Readonly<Record<string, number>>): number {
 /**
  * Commands a circuit-breaker store sent: scripts once each (not what they run inside), plus the
  * HGETs and the TIME of pipelined reads (what is left once every script's own HGET and TIME is
- * taken off), their EXISTS and TYPE, plus PING, SET, GET, PUBLISH and SUBSCRIBE.
+ * taken off), their EXISTS and TYPE, plus PING, SET, GET, PUBLISH and SUBSCRIBE. An upper bound:
+ * an EXISTS a script ran inside (a circuit's first write) may be counted as a read's, up to one per
+ * read.
  */
 export function commandsSent(counts: Readonly<Record<string, number>>): number {
   const scripts = scriptsRun(counts);
