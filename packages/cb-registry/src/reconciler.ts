@@ -67,8 +67,12 @@ export interface ReconcilerHost {
   servedNames(): Iterable<string>;
   /** Bounds a Redis operation by the connection manager's operation timeout. */
   bounded<T>(operation: Promise<T>): Promise<T>;
-  /** Redis holds `stored` (or nothing) for `name`: the mirror takes it and views hear of it if new. */
-  settle(name: string, stored: StoredCircuit | undefined): void;
+  /**
+   * Redis holds `stored` (or nothing) for `name`: the mirror takes it and views hear of it if new.
+   * `readAfter` is the circuit's last Redis version seen before
+   * that was read, so that a change pushed meanwhile is not undone by a read that found nothing.
+   */
+  settle(name: string, stored: StoredCircuit | undefined, readAfter?: number): void;
   isClosed(): boolean;
 }
 
@@ -219,6 +223,7 @@ export class Reconciler {
     const host = this.#host;
     for (let attempt = 0; attempt < MAX_MERGE_ATTEMPTS; attempt++) {
       const pendingFrom = host.book.peek(name)?.pendingFrom ?? null;
+      const seenBefore = host.book.peek(name)?.redisVersion ?? -1;
       const stored = await host.bounded(host.redis.peek(name));
       const mirrored = host.mirror.peek(name);
       const conflict = pendingFrom !== null && stored !== undefined && stored.version !== pendingFrom;
@@ -241,7 +246,7 @@ export class Reconciler {
           (pendingFrom !== null || stored.version >= seen))
       ) {
         // Redis already holds the outcome (or nothing does): views that missed pushes catch up.
-        host.settle(name, stored);
+        host.settle(name, stored, seenBefore);
         return { written: false, conflict, reseeded: false };
       }
       // Written above every version seen here (compareAndSet writes above the version it is given).

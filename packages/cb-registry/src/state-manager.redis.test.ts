@@ -1,4 +1,4 @@
-import { type CircuitStateData, createInitialState, resolvePolicy } from '@xnai/cb-core';
+import { CircuitBreaker, type CircuitStateData, createInitialState, resolvePolicy } from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { RedisStateStore } from '@xnai/cb-store-redis';
 import { type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
@@ -53,6 +53,62 @@ describe('CircuitBreakerStateManager against a real Redis', () => {
   });
   const inRedis = (name: string) =>
     new RedisStateStore({ redis: observer, keyPrefix: prefix }).getState(name);
+
+  it('does not undo a change pushed while a reconciliation read that found nothing was on its way back', async () => {
+    await start();
+    // Its own manager: the read is held back longer than FAST's 100 ms operation timeout.
+    const patient = new RedisConnectionManager({ url: server.url, ...FAST, operationTimeoutMs: 5_000 });
+    await patient.connect();
+    const mine = new CircuitBreakerStateManager({
+      redis: patient,
+      keyPrefix: prefix,
+      stateCheckIntervalMs: null,
+    });
+    await mine.redisStore?.whenSubscribed();
+    const breaker = new CircuitBreaker({ name: 'payments', store: mine, failureThreshold: 5 });
+    try {
+      // A circuit this instance served (a failure counted), which Redis then lost.
+      await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => undefined);
+      await breaker.flush();
+      expect((await inRedis('payments'))?.failureCount).toBe(1);
+      await observer.del(`${prefix}payments`);
+      // The reconciliation's read finds nothing at once; its answer is slow to come back...
+      const redisStore = mine.redisStore as RedisStateStore;
+      const peek = redisStore.peek.bind(redisStore);
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      redisStore.peek = async (name) => {
+        const stored = await peek(name);
+        await held;
+        return stored;
+      };
+      const reconciled = mine.reconcile();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // ...meanwhile another instance counts two failures (a count leaving zero is pushed).
+      const elsewhere = new RedisStateStore({ redis: observer, keyPrefix: prefix });
+      await elsewhere.record(
+        'payments',
+        [{ kind: 'failure' }, { kind: 'failure' }],
+        resolvePolicy({ failureThreshold: 5 }),
+      );
+      await waitFor(() => breaker.stateData.failureCount === 2, {
+        timeoutMs: 2_000,
+        message: 'the push arrived',
+      });
+      release();
+      await reconciled;
+      redisStore.peek = peek;
+      // The stale "nothing" must not take the view back to a fresh circuit.
+      expect(breaker.stateData.failureCount).toBe(2);
+      expect((await inRedis('payments'))?.failureCount).toBe(2);
+    } finally {
+      await breaker.close();
+      await mine.close();
+      await patient.disconnect();
+    }
+  });
 
   it('keeps the seed semantics of set, get, delete and list, mirroring what Redis returned', async () => {
     await start();

@@ -266,7 +266,7 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       stateCheckIntervalMs,
       servedNames: () => this.#listeners.names(),
       bounded: (operation) => this.#bounded(operation),
-      settle: (name, stored) => this.#settle(name, stored),
+      settle: (name, stored, readAfter) => this.#settle(name, stored, readAfter),
       isClosed: () => this.#closed,
     });
     this.#reconciler = reconciler;
@@ -456,8 +456,11 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
   }
 
   /** Redis holds `stored` (or nothing) after a reconciliation. */
-  #settle(name: string, stored: StoredCircuit | undefined): void {
+  #settle(name: string, stored: StoredCircuit | undefined, readAfter = Number.POSITIVE_INFINITY): void {
     if (this.#closed) return;
+    // Nothing in Redis, read before a change that was pushed since: the push is newer. The circuit
+    // stays as it is (pending, if it was: the next run merges it with what Redis now holds).
+    if (stored === undefined && (this.#book.peek(name)?.redisVersion ?? -1) > readAfter) return;
     if (stored === undefined && this.#book.peek(name) === undefined) {
       // Nothing noted and nothing in Redis: a fresh record would change nothing but take memory.
       this.#mirror.forget(name);

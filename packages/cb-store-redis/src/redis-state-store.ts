@@ -265,6 +265,8 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
   #subscriberCheck: ReturnType<typeof setInterval> | null = null;
   /** Reads in flight (see {@link READS_IN_FLIGHT}). */
   readonly #reads = new InFlightLimit(READS_IN_FLIGHT);
+  /** The circuits pushed during each re-read under way (see {@link #resync}). */
+  readonly #resyncs = new Set<Set<string>>();
   /** Reads waiting for the events subscription, by circuit (a count per name). */
   readonly #awaitingSubscription = new Map<string, number>();
   /** Circuits expedited while their reads waited for the subscription: sent ahead once queued. */
@@ -1000,6 +1002,7 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
       this.#stats.foreignMessages += 1;
       return;
     }
+    for (const pushed of this.#resyncs) pushed.add(name);
     if (parsed.deleted === true) {
       const version = Number(parsed.version);
       const decidedAt = Number(parsed.decidedAt);
@@ -1036,10 +1039,25 @@ export class RedisStateStore implements CircuitStateStore, AsyncDisposable {
 
   /** After a reconnect, pushed changes may have been missed: re-read every circuit listened to by name. */
   async #resync(): Promise<void> {
+    // Circuits pushed while their re-read was on its way: the push is at least as new as the read
+    // (every change after the read was sent is pushed), and a read that found nothing would take
+    // their views back to a fresh circuit (a deletion of version 0: Redis lost it).
+    const pushed = new Set<string>();
+    this.#resyncs.add(pushed);
+    try {
+      await this.#reread(pushed);
+    } finally {
+      this.#resyncs.delete(pushed);
+    }
+  }
+
+  async #reread(pushed: Set<string>): Promise<void> {
     for (const key of this.#listeners.names()) {
       if (this.#closed) return;
       try {
+        pushed.delete(key);
         const stored = await this.peek(key);
+        if (pushed.has(key)) continue;
         if (stored === undefined || isTombstone(stored)) {
           this.#emit({ name: key, version: stored?.version ?? 0, state: null, transition: null });
         } else {

@@ -91,3 +91,80 @@ describe('the events subscription coming up late', () => {
     }
   });
 });
+
+describe('a re-read after a reconnect racing a push', () => {
+  it('does not undo a change pushed while its read, which found nothing, was on its way back', async () => {
+    const keyPrefix = `resync-race:${Date.now()}:`;
+    const client = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const subscriber = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await client.connect();
+    await subscriber.connect();
+    const listeners = new Map<string, Set<(message: string) => void>>();
+    subscriber.on('message', (channel: string, message: string) => {
+      for (const listener of listeners.get(channel) ?? []) listener(message);
+    });
+    const reconnected = new Set<() => void>();
+    // Replies held back while `held` is set: the command ran in Redis, its answer is late.
+    let held: Promise<void> | null = null;
+    let release = () => {};
+    const executor: RedisCommandExecutor = {
+      async execute(operation) {
+        const result = await operation(client);
+        if (held !== null) await held;
+        return result;
+      },
+      subscribe(channel, listener) {
+        let set = listeners.get(channel);
+        if (set === undefined) {
+          set = new Set();
+          listeners.set(channel, set);
+          void subscriber.subscribe(channel);
+        }
+        set.add(listener);
+        return { [Symbol.dispose]: () => set?.delete(listener) };
+      },
+      onReconnected(listener) {
+        reconnected.add(listener);
+        return { [Symbol.dispose]: () => reconnected.delete(listener) };
+      },
+    };
+    const other = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await other.connect();
+    const store = new RedisStateStore({ redis: executor, keyPrefix });
+    const elsewhere = new RedisStateStore({ redis: other, keyPrefix });
+    const policy = { failureThreshold: 1, openTimeoutMs: 60_000 };
+    const mine = new CircuitBreaker({ name: 'payments', store, ...policy });
+    const theirs = new CircuitBreaker({ name: 'payments', store: elsewhere, ...policy });
+    try {
+      await theirs.refresh();
+      await expect(mine.execute(() => 'ok')).resolves.toBe('ok');
+      await store.whenSubscribed();
+      // The subscriber came back: the store re-reads its views' circuits. Redis answers "nothing"
+      // at once, but the answer is slow to arrive...
+      held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      for (const listener of reconnected) listener();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // ...and meanwhile another instance opens the circuit, and the push arrives.
+      await expect(theirs.execute(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+      await theirs.flush();
+      await waitFor(() => mine.status === 'open', { timeoutMs: 2_000, message: 'the push arrived' });
+      // The stale "nothing" arrives last: it must not take the view back to a fresh closed circuit.
+      held = null;
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(mine.status).toBe('open');
+    } finally {
+      held = null;
+      release();
+      await mine.close();
+      await theirs.close();
+      await store.close();
+      await elsewhere.close();
+      client.disconnect();
+      subscriber.disconnect();
+      other.disconnect();
+    }
+  });
+});

@@ -77,7 +77,14 @@ const handlers = {
       Array.from({ length: concurrency }, () =>
         b
           .execute(async () => {
-            const span = { start: Date.now(), end: 0 };
+            // What this instance knew when it ran the call: told apart when the fleet over-probes.
+            const span = {
+              start: Date.now(),
+              end: 0,
+              pid: process.pid,
+              status: b.status,
+              round: b.stateData.halfOpenRound,
+            };
             spans.push(span);
             await sleep(holdMs);
             span.end = Date.now();
