@@ -23,8 +23,9 @@ import { type CircuitBreakerConfig, CircuitBreakerRegistry, type RegistryEvent }
  * empty, FLUSHALL, and operator actions (delete, reset, force open/closed with and without expiry,
  * clear, setState). After every heal, restart and flush it checks that the instances and Redis
  * converge, and at every step that no operator decision made through a connected instance is undone
- * by a stale one, that no connected, current instance admits a call on an open circuit before its
- * open period ends, and that never more probes run than allowed.
+ * by a stale one, that no connected, current instance (its view as new as Redis's copy and, after
+ * Redis lost its data, the loss noticed) admits a call on an open circuit before its open period
+ * ends, and that never more probes run than allowed.
  *
  * `pnpm test` runs it for a fixed budget (MODEL_BUDGET_MS); `pnpm test:chaos` (CB_CHAOS=1) for 20
  * minutes. A failure prints fast-check's seed and path: `CB_MODEL_SEED=<seed> CB_MODEL_PATH=<path>`
@@ -84,9 +85,28 @@ interface Model {
    * it is as late (two operators acting at the same moment on both sides of a partition).
    */
   readonly rivals: Map<string, number>;
+  /**
+   * Per instance, how many events it had told when Redis last lost its data, until it noticed the
+   * loss (a reconciliation after it). Until then it may still refuse Redis's changes as older (after
+   * a loss, versions start again from the clock, here frozen): the documented window of up to
+   * `stateCheckIntervalMs` in which an instance acts on its own copy.
+   */
+  readonly lossMarks: Map<number, { events: number; triggers: readonly string[] }>;
 }
 
 type Command = fc.AsyncCommand<Model, Real>;
+
+/** Whether instance `index` has reconciled since Redis last lost its data (see `Model.lossMarks`). */
+function noticedLoss(model: Model, real: Real, index: number): boolean {
+  const mark = model.lossMarks.get(index);
+  if (mark === undefined) return true;
+  const events = (real.instances[index] as Instance).events;
+  const noticed = events
+    .slice(mark.events)
+    .some((event) => event.type === 'reconciled' && mark.triggers.includes(event.trigger));
+  if (noticed) model.lossMarks.delete(index);
+  return noticed;
+}
 
 function statusOf(stored: StoredCircuit | undefined, now: number): string {
   if (stored === undefined || isTombstone(stored)) return 'closed';
@@ -193,6 +213,7 @@ class CallCommand implements Command {
     // A connected instance whose view is as new as Redis must refuse a call Redis holds open.
     const current =
       this.index !== model.partitioned &&
+      noticedLoss(model, real, this.index) &&
       instance.manager.isConnected &&
       stored !== undefined &&
       !isTombstone(stored) &&
@@ -288,6 +309,10 @@ class DataLossCommand implements Command {
     return model.partitioned === null;
   }
   async run(model: Model, real: Real): Promise<void> {
+    const triggers =
+      this.kind === 'flushall' ? ['state_lost'] : ['state_lost', 'recovered', 'reconnected', 'connected'];
+    for (const [index, instance] of real.instances.entries())
+      model.lossMarks.set(index, { events: instance.events.length, triggers });
     if (this.kind === 'flushall') {
       await real.observer.flushall();
     } else {
@@ -504,6 +529,7 @@ describe('the fleet, as a model', () => {
               rivals: new Map(),
               step: 0,
               partitionedAtStep: -1,
+              lossMarks: new Map(),
             };
             await fc.asyncModelRun(() => ({ model, real }), sequence);
             // Whatever the sequence left: heal and converge one last time.

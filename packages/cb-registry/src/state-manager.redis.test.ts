@@ -1,7 +1,7 @@
 import { CircuitBreaker, type CircuitStateData, createInitialState, resolvePolicy } from '@xnai/cb-core';
 import { RedisConnectionManager } from '@xnai/cb-redis-connection';
 import { RedisStateStore } from '@xnai/cb-store-redis';
-import { type RedisServer, startRedis, waitFor } from '@xnai/test-utils';
+import { type RedisServer, startFaultProxy, startRedis, waitFor } from '@xnai/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CircuitBreakerStateManager, type ReconciledEvent } from './state-manager.js';
@@ -107,6 +107,61 @@ describe('CircuitBreakerStateManager against a real Redis', () => {
       await breaker.close();
       await mine.close();
       await patient.disconnect();
+    }
+  });
+
+  it('takes what Redis holds after it lost its data, also at a version equal to the copy held for other content', async () => {
+    await start();
+    // One frozen clock for the whole fleet: after a FLUSHALL, Redis's versions start again from it, so
+    // the next write gets the version the circuit had before (as in the same millisecond, or after a
+    // failover to a Redis whose clock is behind).
+    const now = Date.UTC(2026, 11, 1, 12);
+    const clock = {
+      now: () => now,
+      setTimeout: (callback: () => void, delayMs: number) => setTimeout(callback, delayMs),
+      clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    };
+    const proxy = await startFaultProxy({ target: server });
+    const cutOff = new RedisConnectionManager({ url: proxy.url, ...FAST });
+    await cutOff.connect();
+    const mine = new CircuitBreakerStateManager({
+      redis: cutOff,
+      keyPrefix: prefix,
+      clock,
+      useClientTime: true,
+      stateCheckIntervalMs: null,
+    });
+    await mine.redisStore?.whenSubscribed();
+    const breaker = new CircuitBreaker({ name: 'payments', store: mine });
+    const elsewhere = new RedisStateStore({ redis: observer, keyPrefix: prefix, clock, useClientTime: true });
+    try {
+      await breaker.refresh();
+      await elsewhere.setState('payments', createInitialState(now));
+      await waitFor(() => breaker.stateData.decidedAt === now, {
+        timeoutMs: 2_000,
+        message: 'the set pushed',
+      });
+      const before = breaker.stateData.version;
+      await observer.flushall();
+      // Cut off while another instance forces the circuit closed: the push does not reach it.
+      proxy.setMode('reset');
+      await waitFor(() => cutOff.fallbackMode, { timeoutMs: 3_000, message: 'fallback' });
+      await elsewhere.override('payments', { mode: 'forced_closed' }, resolvePolicy({}));
+      const forced = await inRedis('payments');
+      expect(forced?.override?.mode).toBe('forced_closed');
+      expect(forced?.version).toBe(before);
+      // Back: the reconciliation reads Redis's copy, of the version it holds, with other content.
+      proxy.setMode('pass');
+      await waitFor(() => breaker.stateData.override?.mode === 'forced_closed', {
+        timeoutMs: 3_000,
+        message: 'the view takes the forced state',
+      });
+      expect((await mine.memoryStore.getState('payments'))?.override?.mode).toBe('forced_closed');
+    } finally {
+      await breaker.close();
+      await mine.close();
+      await cutOff.disconnect();
+      await proxy.close();
     }
   });
 

@@ -29,6 +29,7 @@ import { MemoryStateStore } from '@xnai/cb-store-memory';
 import { RedisStateStore } from '@xnai/cb-store-redis';
 import { assertClock, createOptionsReader, InFlightLimit, withDeadline } from '@xnai/kit';
 import { CircuitBook } from './circuit-book.js';
+import { sameStateContent } from './merge.js';
 import { protects, type ReconciledEvent, Reconciler, type ReconcileTrigger } from './reconciler.js';
 
 export type { ReconciledEvent, ReconcileTrigger };
@@ -440,11 +441,17 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
     if (record.pendingFrom === null) this.#mirrorCopy(name, stored);
   }
 
-  /** Puts Redis's copy into the mirror when it is newer; its TTL runs from when Redis wrote it. */
+  /**
+   * Puts Redis's copy into the mirror unless the mirror's is newer; its TTL runs from when Redis wrote
+   * it. An equal version is taken too: after Redis lost its data its versions start again from its
+   * clock and may equal one the mirror holds for other content (the same millisecond, a clock that
+   * stepped back). The mirror takes Redis's copies only while it holds no changes of its own, so at
+   * an equal version Redis's is the one that counts.
+   */
   #mirrorCopy(name: string, stored: StoredCircuit): void {
     if (!isTombstone(stored) && isUnwritten(stored)) return;
     const held = this.#mirror.peek(name);
-    if (held !== undefined && held.version >= stored.version) return;
+    if (held !== undefined && held.version > stored.version) return;
     const writtenAt = Math.min(Math.floor(stored.version / VERSIONS_PER_MS), this.clock.now());
     this.#mirror.put(name, stored, writtenAt);
   }
@@ -482,8 +489,14 @@ export class CircuitBreakerStateManager implements CircuitStateStore, AsyncDispo
       return;
     }
     record.redisVersion = stored.version;
+    const held = this.#mirror.peek(name);
     this.#mirrorCopy(name, stored);
-    if (stored.version > record.delivered) {
+    // At the version views were last told, news only when the content differs (see #mirrorCopy).
+    const news =
+      stored.version > record.delivered ||
+      (stored.version === record.delivered &&
+        (held === undefined || held.version !== stored.version || !sameStateContent(held, stored)));
+    if (news) {
       record.delivered = stored.version;
       this.#emit({
         name,
