@@ -370,7 +370,9 @@ export function transition(
     transition: statusChanged ? { from, to, reason: reason ?? 'set', at: now } : null,
     notify:
       statusChanged ||
-      event.type === 'set' ||
+      // A decision (set, override, reset), also one that leaves the status as it was: a renewed
+      // override's expiry, a reset of a circuit that counted nothing. Others hold the old one.
+      next.decidedAt !== base.decidedAt ||
       (base.failureCount === 0) !== (next.failureCount === 0) ||
       // A probe lease taken, given back or lapsed: other instances decide half-open admission from it.
       base.probes.length !== probes.length,

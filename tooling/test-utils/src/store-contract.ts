@@ -414,6 +414,26 @@ export function describeStoreContract(label: string, options: StoreContractOptio
       expect((await store.acquire(name, policy, { leaseId: 'z' })).admission.allowed).toBe(true);
     });
 
+    it('pushes every decision, also one that leaves the status as it was (a renewed override, a reset of a fresh circuit)', async () => {
+      const policy = resolvePolicy();
+      const changes: CircuitStateChange[] = [];
+      const subscription = store.subscribe((change) => changes.push(change), { name });
+      await store.override(name, { mode: 'forced_closed', durationMs: 60_000 }, policy);
+      await eventually(() => expect(changes).toHaveLength(1), deliveryTimeoutMs);
+      // Forced closed again, for longer: the status stays forced_closed, the expiry others hold moves.
+      const renewed = await store.override(name, { mode: 'forced_closed', durationMs: 120_000 }, policy);
+      await eventually(() => expect(changes).toHaveLength(2), deliveryTimeoutMs);
+      expect(changes[1]).toMatchObject({ version: renewed.version, transition: null });
+      expect(changes[1]?.state?.override?.expiresAt).toBe(renewed.override?.expiresAt);
+      await store.override(name, null, policy);
+      await eventually(() => expect(changes).toHaveLength(3), deliveryTimeoutMs);
+      // A reset of a circuit that is closed and counted nothing is still a decision.
+      const reset = await store.reset(name, policy);
+      await eventually(() => expect(changes).toHaveLength(4), deliveryTimeoutMs);
+      expect(changes[3]).toMatchObject({ version: reset.version, transition: null });
+      subscription.dispose();
+    });
+
     it('resets an open circuit to closed with counters and backoff cleared', async () => {
       const policy = resolvePolicy({ failureThreshold: 1 });
       await store.record(name, [FAIL], policy);

@@ -653,8 +653,10 @@ if from ~= to then n.decidedAt = decision_time(base) end
 local d = persist(n)
 if from ~= to then
   announce(d, from, to, reason or 'set')
-elseif (base.failureCount == 0) ~= (n.failureCount == 0) or #base.probes ~= #n.probes then
-  -- A probe lease taken, given back or lapsed: other instances decide half-open admission from it.
+elseif n.decidedAt ~= base.decidedAt or (base.failureCount == 0) ~= (n.failureCount == 0) or #base.probes ~= #n.probes then
+  -- A decision that leaves the status as it was (a renewed override's expiry, a reset of a circuit
+  -- that counted nothing), or a probe lease taken, given back or lapsed (other instances decide
+  -- half-open admission from it): others hold the old data.
   announce(d, from, to, nil)
 end
 return reply('ok', problem, n, adm, a1, a2, d)
